@@ -1,0 +1,297 @@
+"""Load and validate the device TOML files under ``hwdb/devices/`` (and measured overlays)."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tempfile
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hwdb.schema import DTYPES, KINDS, Cache, Device, HwdbError, Measured, Source, frozen_map
+
+DEVICES_DIR = Path(__file__).parent / "devices"
+MEASURED_DIR = Path(__file__).parent / "measured"
+
+_TOP = {"id", "name", "vendor", "kind", "release_year", "source", "notes", "sources", "memory", "caches",
+        "peak_ops_per_s", "sparsity", "power", "interconnect", "price"}
+# table -> (numeric fields required, numeric fields optional, other allowed keys)
+_TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
+    "memory": ({"capacity_bytes", "bw_bytes_per_s"}, set(), {"type"}),
+    "power": ({"tdp_w"}, {"idle_w"}, {"note"}),
+    "interconnect": (set(), {"bw_bytes_per_s"}, {"name"}),
+    "price": (set(), {"msrp_usd", "cloud_usd_per_h"}, {"date", "note"}),
+    "sparsity": (set(), set(), {"two_four"}),
+}
+
+
+def _err(path: Path, field: str, msg: str) -> HwdbError:
+    return HwdbError(f"{path.name}: {field}: {msg}")
+
+
+def _num(path: Path, field: str, v: Any, *, positive: bool = True) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise _err(path, field, f"expected a number, got {v!r}")
+    if positive and v <= 0:
+        raise _err(path, field, f"must be > 0, got {v!r}")
+    return float(v)
+
+
+def _source_key(path: Path, field: str, key: Any, sources: dict[str, Source]) -> str:
+    if not isinstance(key, str) or not key:
+        raise _err(path, field, "has no source")
+    if key not in sources:
+        raise _err(path, field, f"source {key!r} is not in [sources] ({', '.join(sorted(sources)) or 'none'})")
+    return key
+
+
+def _table(path: Path, raw: dict, name: str, sources: dict[str, Source], field_sources: dict[str, str],
+           required: bool) -> dict[str, Any]:
+    t = raw.get(name)
+    if t is None:
+        if required:
+            raise _err(path, name, "missing table")
+        return {}
+    if not isinstance(t, dict):
+        raise _err(path, name, "must be a table")
+    req, opt, other = _TABLES[name]
+    allowed = req | opt | other | {"source"} | {f"{f}_source" for f in req | opt}
+    for k in t:
+        if k not in allowed:
+            raise _err(path, f"{name}.{k}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    out: dict[str, Any] = {}
+    for f in req | opt:
+        if f not in t:
+            if f in req:
+                raise _err(path, f"{name}.{f}", "missing field")
+            continue
+        out[f] = _num(path, f"{name}.{f}", t[f])
+        field_sources[f"{name}.{f}"] = _source_key(path, f"{name}.{f}", t.get(f"{f}_source", t.get("source")),
+                                                   sources)
+    for f in other:
+        if f in t:
+            out[f] = t[f]
+    return out
+
+
+def parse_device(path: Path, raw: dict) -> Device:
+    """Validate one device document; raise HwdbError naming file and field."""
+    for k in raw:
+        if k not in _TOP:
+            raise _err(path, k, "unknown top-level field")
+    for k in ("id", "name", "vendor", "kind"):
+        if not isinstance(raw.get(k), str) or not raw[k]:
+            raise _err(path, k, "missing or not a string")
+    if raw["kind"] not in KINDS:
+        raise _err(path, "kind", f"{raw['kind']!r} is not one of {', '.join(KINDS)}")
+
+    sources: dict[str, Source] = {}
+    rs = raw.get("sources")
+    if not isinstance(rs, dict) or not rs:
+        raise _err(path, "sources", "missing table of sources")
+    for key, s in rs.items():
+        if not isinstance(s, dict) or not s.get("title") or not s.get("url"):
+            raise _err(path, f"sources.{key}", "needs a title and a url")
+        extra = set(s) - {"title", "url", "note", "date"}
+        if extra:
+            raise _err(path, f"sources.{key}.{sorted(extra)[0]}", "unknown field")
+        sources[key] = Source(key=key, title=s["title"], url=s["url"], note=s.get("note", ""),
+                              date=str(s.get("date", "")))
+
+    fs: dict[str, str] = {}
+    if "release_year" not in raw:
+        raise _err(path, "release_year", "missing field")
+    year = int(_num(path, "release_year", raw["release_year"]))
+    fs["release_year"] = _source_key(path, "release_year", raw.get("source"), sources)
+
+    mem = _table(path, raw, "memory", sources, fs, required=True)
+    power = _table(path, raw, "power", sources, fs, required=True)
+    ic = _table(path, raw, "interconnect", sources, fs, required=False)
+    price = _table(path, raw, "price", sources, fs, required=False)
+    sp = _table(path, raw, "sparsity", sources, fs, required=False)
+    two_four = sp.get("two_four", False)
+    if not isinstance(two_four, bool):
+        raise _err(path, "sparsity.two_four", "must be true or false")
+    if two_four:
+        fs["sparsity.two_four"] = _source_key(path, "sparsity.two_four", raw["sparsity"].get("source"), sources)
+    if ("msrp_usd" in price or "cloud_usd_per_h" in price) and not price.get("date"):
+        raise _err(path, "price.date", "a price needs the date it was quoted")
+
+    peaks: dict[str, float] = {}
+    peak_notes: dict[str, str] = {}
+    rp = raw.get("peak_ops_per_s")
+    if not isinstance(rp, dict) or not rp:
+        raise _err(path, "peak_ops_per_s", "missing table")
+    for dt, v in rp.items():
+        f = f"peak.{dt}"
+        if dt not in DTYPES:
+            raise _err(path, f"peak_ops_per_s.{dt}", f"unknown dtype (known: {', '.join(DTYPES)})")
+        if not isinstance(v, dict):
+            raise _err(path, f"peak_ops_per_s.{dt}", "must be {value = ..., source = ...} (a peak needs a source)")
+        extra = set(v) - {"value", "source", "note"}
+        if extra:
+            raise _err(path, f"peak_ops_per_s.{dt}.{sorted(extra)[0]}", "unknown field")
+        if "value" not in v:
+            raise _err(path, f"peak_ops_per_s.{dt}.value", "missing field")
+        peaks[dt] = _num(path, f"peak_ops_per_s.{dt}", v["value"])
+        if v.get("note"):
+            peak_notes[dt] = str(v["note"])
+        fs[f] = _source_key(path, f"peak_ops_per_s.{dt}", v.get("source"), sources)
+
+    caches: list[Cache] = []
+    rc = raw.get("caches", [])
+    if not isinstance(rc, list):
+        raise _err(path, "caches", "must be an array of tables ([[caches]])")
+    for i, c in enumerate(rc):
+        where = f"caches[{i}]"
+        if not isinstance(c, dict) or not c.get("name"):
+            raise _err(path, where, "needs a name")
+        extra = set(c) - {"name", "size_bytes", "bw_bytes_per_s", "source"}
+        if extra:
+            raise _err(path, f"{where}.{sorted(extra)[0]}", "unknown field")
+        size = _num(path, f"{where}.size_bytes", c.get("size_bytes"))
+        bw = _num(path, f"{where}.bw_bytes_per_s", c["bw_bytes_per_s"]) if "bw_bytes_per_s" in c else None
+        key = _source_key(path, where, c.get("source"), sources)
+        fs[f"cache.{c['name']}"] = key
+        caches.append(Cache(name=c["name"], size_bytes=size, bw_bytes_per_s=bw, source=key))
+
+    return Device(
+        id=raw["id"], name=raw["name"], vendor=raw["vendor"], kind=raw["kind"], release_year=year,
+        memory_bytes=mem["capacity_bytes"], mem_bw_bytes_per_s=mem["bw_bytes_per_s"],
+        memory_type=str(mem.get("type", "")), peak_ops_per_s=frozen_map(peaks), caches=tuple(caches),
+        sparse_2_4=two_four, tdp_w=power["tdp_w"], idle_w=power.get("idle_w"),
+        interconnect=str(ic.get("name", "")), interconnect_bw_bytes_per_s=ic.get("bw_bytes_per_s"),
+        msrp_usd=price.get("msrp_usd"), cloud_usd_per_h=price.get("cloud_usd_per_h"),
+        price_date=str(price.get("date", "")), sources=frozen_map(sources), field_sources=frozen_map(fs),
+        peak_notes=frozen_map(peak_notes), notes=str(raw.get("notes", "")), path=str(path),
+    )
+
+
+_MEASURED_KEYS = {"device", "run_id", "date", "source", "copy_bw_bytes_per_s", "matmul_ops_per_s", "idle_power_w",
+                  "idle_state", "e_flop_j", "e_byte_j", "compute_eff", "memory_eff", "launch_overhead_s", "note"}
+
+
+def parse_measured(path: Path, raw: dict) -> Measured:
+    for k in raw:
+        if k not in _MEASURED_KEYS:
+            raise _err(path, k, "unknown field")
+    for k in ("device", "run_id", "date", "source"):
+        if not isinstance(raw.get(k), str) or not raw[k]:
+            raise _err(path, k, "missing or not a string")
+
+    def opt(k: str) -> float | None:
+        return _num(path, k, raw[k]) if k in raw else None
+
+    def per_dtype(k: str) -> dict[str, float]:
+        t = raw.get(k, {})
+        if not isinstance(t, dict):
+            raise _err(path, k, "must be a table")
+        for dt in t:
+            if dt not in DTYPES:
+                raise _err(path, f"{k}.{dt}", "unknown dtype")
+        return {dt: _num(path, f"{k}.{dt}", v) for dt, v in t.items()}
+
+    return Measured(run_id=raw["run_id"], date=raw["date"], source=raw["source"],
+                    copy_bw_bytes_per_s=opt("copy_bw_bytes_per_s"), matmul_ops_per_s=frozen_map(per_dtype("matmul_ops_per_s")),
+                    idle_power_w=opt("idle_power_w"), idle_state=str(raw.get("idle_state", "")),
+                    e_flop_j=frozen_map(per_dtype("e_flop_j")), e_byte_j=opt("e_byte_j"),
+                    compute_eff=frozen_map(per_dtype("compute_eff")), memory_eff=opt("memory_eff"),
+                    launch_overhead_s=opt("launch_overhead_s"), note=str(raw.get("note", "")))
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise HwdbError(f"{path.name}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise HwdbError(f"{path.name}: cannot read: {e.strerror}") from None
+
+
+def load_dir(devices_dir: Path = DEVICES_DIR, measured_dir: Path | None = MEASURED_DIR) -> dict[str, Device]:
+    """Every device in a folder, keyed by id, with measured overlays attached. Raises HwdbError."""
+    devices: dict[str, Device] = {}
+    files = sorted(Path(devices_dir).glob("*.toml"))
+    if not files:
+        raise HwdbError(f"{devices_dir}: no device files (*.toml)")
+    for path in files:
+        dev = parse_device(path, _read_toml(path))
+        if dev.id in devices:
+            raise _err(path, "id", f"duplicate id {dev.id!r} (also in {Path(devices[dev.id].path).name})")
+        devices[dev.id] = dev
+    if measured_dir is not None and Path(measured_dir).is_dir():
+        from dataclasses import replace
+
+        for path in sorted(Path(measured_dir).glob("*.toml")):
+            m_raw = _read_toml(path)
+            m = parse_measured(path, m_raw)
+            if m_raw["device"] not in devices:
+                raise _err(path, "device", f"unknown device {m_raw['device']!r}")
+            devices[m_raw["device"]] = replace(devices[m_raw["device"]], measured=m)
+    return devices
+
+
+@lru_cache(maxsize=1)
+def _default() -> dict[str, Device]:
+    override = os.environ.get("ROOFLINE_HWDB")
+    return load_dir(Path(override)) if override else load_dir()
+
+
+def load() -> dict[str, Device]:
+    """All shipped devices keyed by id (``$ROOFLINE_HWDB`` points elsewhere)."""
+    return _default()
+
+
+class UnknownDeviceError(KeyError):
+    def __init__(self, device_id: str, known: list[str]):
+        self.device_id = device_id
+        close = difflib.get_close_matches(device_id, known, n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `roofline hw list`"
+        self.message = f"unknown device {device_id!r}{hint}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def get(device_id: str) -> Device:
+    """One device by id; UnknownDeviceError suggests the closest ids."""
+    devs = load()
+    if device_id not in devs:
+        raise UnknownDeviceError(device_id, list(devs))
+    return devs[device_id]
+
+
+def write_measured(device_id: str, fields: dict, measured_dir: Path = MEASURED_DIR) -> Path:
+    """Write a measured overlay atomically (used by `roofline calibrate`, never by hand)."""
+    lines = [f"device = {_toml_value(device_id)}"]
+    tables = {k: v for k, v in fields.items() if isinstance(v, dict)}
+    for k, v in fields.items():
+        if not isinstance(v, dict) and v is not None:
+            lines.append(f"{k} = {_toml_value(v)}")
+    for k, v in tables.items():
+        lines.append(f"\n[{k}]")
+        lines += [f"{dk} = {_toml_value(dv)}" for dk, dv in v.items()]
+    text = "\n".join(lines) + "\n"
+    parse_measured(Path(f"{device_id}.toml"), tomllib.loads(text))  # validate before writing
+    measured_dir.mkdir(parents=True, exist_ok=True)
+    target = measured_dir / f"{device_id}.toml"
+    fd, tmp = tempfile.mkstemp(dir=measured_dir, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
+    _default.cache_clear()
+    return target
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(float(v)) if isinstance(v, float) else str(v)
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'

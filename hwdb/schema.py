@@ -1,0 +1,103 @@
+"""Device schema: the cited hardware record every prediction starts from.
+
+Units are SI base units (bytes, bytes/s, ops/s, W, USD). Every numeric field carries the key of a
+source in the device's ``[sources]`` table; ``Device.source_of(field)`` resolves it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+KINDS: tuple[str, ...] = ("gpu", "cpu", "soc", "accelerator")
+
+
+class HwdbError(ValueError):
+    """A device file that cannot be loaded; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    title: str
+    url: str
+    note: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
+class Cache:
+    name: str
+    size_bytes: float
+    bw_bytes_per_s: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Ceilings measured on a real device (from traces, never typed in by hand). Units: SI."""
+
+    run_id: str
+    date: str
+    source: str
+    copy_bw_bytes_per_s: float | None = None
+    matmul_ops_per_s: Mapping[str, float] = field(default_factory=dict)
+    idle_power_w: float | None = None
+    idle_state: str = ""
+    e_flop_j: Mapping[str, float] = field(default_factory=dict)
+    e_byte_j: float | None = None
+    compute_eff: Mapping[str, float] = field(default_factory=dict)
+    memory_eff: float | None = None
+    launch_overhead_s: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+    vendor: str
+    kind: str
+    release_year: int
+    memory_bytes: float
+    mem_bw_bytes_per_s: float
+    memory_type: str
+    peak_ops_per_s: Mapping[str, float]
+    caches: tuple[Cache, ...]
+    sparse_2_4: bool
+    tdp_w: float
+    idle_w: float | None
+    interconnect: str
+    interconnect_bw_bytes_per_s: float | None
+    msrp_usd: float | None
+    cloud_usd_per_h: float | None
+    price_date: str
+    sources: Mapping[str, Source]
+    field_sources: Mapping[str, str]
+    peak_notes: Mapping[str, str] = field(default_factory=dict)
+    notes: str = ""
+    path: str = ""
+    measured: Measured | None = None
+
+    def peak(self, dtype: str) -> float | None:
+        """Dense peak ops/s for a dtype, or None when the device does not support it."""
+        return self.peak_ops_per_s.get(dtype)
+
+    def ridge_flop_per_byte(self, dtype: str) -> float | None:
+        """Arithmetic intensity (FLOP/byte) where the dtype's compute roof meets the memory roof."""
+        p = self.peak(dtype)
+        return None if p is None else p / self.mem_bw_bytes_per_s
+
+    def source_of(self, field_name: str) -> Source:
+        """The source behind a numeric field, e.g. ``peak.bf16`` or ``memory.bw_bytes_per_s``."""
+        return self.sources[self.field_sources[field_name]]
+
+    @property
+    def supported_dtypes(self) -> tuple[str, ...]:
+        return tuple(d for d in DTYPES if d in self.peak_ops_per_s)
+
+
+def frozen_map(d: Mapping) -> Mapping:
+    return MappingProxyType(dict(d))
