@@ -7,9 +7,9 @@ factors when the device has a measured overlay (``hwdb/measured/<id>.toml``, wri
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from hwdb.schema import Device
 
@@ -67,3 +67,21 @@ def efficiency_for(device: Device, calibrated: bool = True) -> Efficiency:
         launch_overhead_s=m.launch_overhead_s if m.launch_overhead_s is not None else base.launch_overhead_s,
         kind="measured", source=f"{m.run_id} ({m.date})",
     )
+
+
+def efficiency_table(devices: list[Device] | None = None, calibrated: bool = True):
+    """Every device's efficiency factors as a DataFrame (device_id, kind, compute_default, compute_<dtype>,
+    memory, launch_overhead_s, source): documented defaults, or calibrated values where measured."""
+    import pandas as pd
+
+    import hwdb
+    from hwdb.schema import DTYPES
+
+    devs = list(hwdb.load().values()) if devices is None else devices
+    rows = []
+    for d in devs:
+        e = efficiency_for(d, calibrated)
+        rows.append({"device_id": d.id, "kind": e.kind, "compute_default": e.compute_default,
+                     **{f"compute_{dt}": e.compute_for(dt) if dt in d.peak_ops_per_s else None for dt in DTYPES},
+                     "memory": e.memory, "launch_overhead_s": e.launch_overhead_s, "source": e.source})
+    return pd.DataFrame(rows)

@@ -7,9 +7,9 @@ Units: W, J per FLOP, J per DRAM byte. The e_* terms are *dynamic* (above idle).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from hwdb.schema import Device
 from roofline.efficiency import efficiency_for
@@ -69,3 +69,32 @@ def coefficients_for(device: Device, calibrated: bool = True) -> EnergyCoefficie
         e_byte_j=m.e_byte_j if m.e_byte_j is not None else base.e_byte_j,
         kind="measured", source=f"{m.run_id} ({m.date})",
     )
+
+
+# ---- intelligence per watt / per joule (Saad-Falcon et al., "Intelligence per Watt") -------------------
+
+def ipw(accuracy_fraction: float, avg_power_w: float) -> float:
+    """Intelligence per watt: accuracy (fraction, e.g. 0.667 for 66.7% MMLU) / mean power (W). Units: 1/W."""
+    return accuracy_fraction / avg_power_w
+
+
+def ipj(accuracy_fraction: float, energy_per_query_j: float) -> float:
+    """Intelligence per joule: accuracy (fraction) / energy of one query (J). Units: 1/J."""
+    return accuracy_fraction / energy_per_query_j
+
+
+def coefficients_table(devices: list[Device] | None = None, calibrated: bool = True):
+    """Every device's energy coefficients as a DataFrame (device_id, kind, idle_w, e_byte_j, e_flop_<dtype>_j,
+    source): the documented defaults, or the calibrated values where the device was measured."""
+    import pandas as pd
+
+    import hwdb
+    from hwdb.schema import DTYPES
+
+    devs = list(hwdb.load().values()) if devices is None else devices
+    rows = []
+    for d in devs:
+        c = coefficients_for(d, calibrated)
+        rows.append({"device_id": d.id, "kind": c.kind, "idle_w": c.idle_w, "e_byte_j": c.e_byte_j,
+                     **{f"e_flop_{dt}_j": c.e_flop_j.get(dt) for dt in DTYPES}, "source": c.source})
+    return pd.DataFrame(rows)

@@ -1,0 +1,130 @@
+"""predict(): totals, memory fit, energy, IPW, JSON document; generate summed over every decode step."""
+
+import dataclasses
+import json
+
+import pytest
+
+import hwdb
+from roofline import transformer as tf
+from roofline.catalog import get_model
+from roofline.errors import InputError
+from roofline.model import estimate
+from roofline.predict import Prediction, predict, sum_max_affine
+from roofline.scenario import Scenario
+
+H100 = "h100-sxm"
+REL = 1e-9  # closed forms vs explicit sums: float rounding only
+
+
+def test_decode_bs1_is_weight_streaming():
+    # batch-1 decode of an 8B model reads ~16 GB of bf16 weights a step: time ~ bytes / attainable bandwidth
+    p = predict("llama-3.1-8b", H100, Scenario(phase="decode", batch=1))
+    dev = hwdb.get(H100)
+    weights_s = p.weight_bytes / (dev.mem_bw_bytes_per_s * 0.9)  # copy efficiency 3.0 / 3.35 TB/s
+    assert weights_s < p.tpot_s < 1.25 * weights_s
+    assert p.bound == "memory" and p.fits and p.tokens_per_s == pytest.approx(1 / p.tpot_s)
+    assert p.kind == "modeled" and p.efficiency_kind == "measured"  # h100-sxm has a measured overlay
+
+
+def test_ops_are_the_estimates_of_the_transformer_ops():
+    sc = Scenario(phase="prefill", batch=3, prompt_tokens=777)
+    p = predict("qwen2.5-7b", H100, sc)
+    dev = hwdb.get(H100)
+    expect = [estimate(o, dev) for o in tf.ops(get_model("qwen2.5-7b"), sc)]
+    assert [e.time_s for e in p.ops] == [e.time_s for e in expect]
+    assert p.time_s == pytest.approx(sum(e.time_s for e in expect), rel=REL) == p.ttft_s
+    df = p.ops_frame()
+    assert list(df.columns[:12]) == ["name", "kind", "layer", "count", "flops", "bytes", "dtype", "time_s", "bound",
+                                     "intensity", "attainable_flops_per_s", "energy_j"]
+
+
+def test_generate_is_prefill_plus_every_decode_step():
+    sc = Scenario(phase="generate", batch=4, prompt_tokens=300, gen_tokens=9, attention="naive")
+    g = predict("mixtral-8x7b", H100, sc.with_(tp=2))
+    pre = predict("mixtral-8x7b", H100, sc.with_(phase="prefill", tp=2))
+    steps = [predict("mixtral-8x7b", H100, sc.with_(phase="decode", prompt_tokens=300 + j, tp=2)) for j in range(8)]
+    assert g.time_s == pytest.approx(pre.time_s + sum(s.time_s for s in steps), rel=REL)
+    assert g.energy_j == pytest.approx(pre.energy_j + sum(s.energy_j for s in steps), rel=REL)
+    assert g.tpot_s == pytest.approx(sum(s.time_s for s in steps) / 8, rel=REL)
+    # tokens/s as serving benchmarks count it: all generated tokens over the whole time, prefill included
+    assert g.tokens_per_s == pytest.approx(4 * 9 / g.time_s)
+    assert g.ttft_s == pytest.approx(pre.time_s)
+
+
+def test_sum_max_affine_matches_brute_force():
+    f = [3.0, 0.0, 1.5]
+    la = [1.0, 4.0, 1.5]
+    n = 11
+    brute = sum(max(a + (b - a) * j / (n - 1) for a, b in zip(f, la, strict=True)) for j in range(n))
+    assert float(sum_max_affine(f, la, n)) == pytest.approx(brute, rel=1e-12)
+    assert float(sum_max_affine(f, la, 0)) == 0.0
+
+
+def test_405b_does_not_fit_one_h100_and_says_why():
+    p = predict("llama-3.1-405b", H100, Scenario())
+    assert not p.fits and "needs" in p.fit_reason and "usable" in p.fit_reason
+    p8 = predict("llama-3.1-405b", H100, Scenario(wbits=4, tp=8))
+    assert p8.fits and p8.weight_bytes < p.weight_bytes / 8 * 0.5
+
+
+def test_tensor_parallel_splits_weights_and_pays_interconnect():
+    p1 = predict("llama-3.1-70b", H100, Scenario(batch=8, tp=2))
+    p4 = predict("llama-3.1-70b", H100, Scenario(batch=8, tp=4))
+    assert p4.weight_bytes < p1.weight_bytes
+    assert any(e.op.kind == "comm" and e.comm_time_s > 0 for e in p4.ops)
+    assert p4.tokens_per_s_per_device == pytest.approx(p4.tokens_per_s / 4)
+
+
+def test_quantization_speeds_up_memory_bound_decode():
+    base = predict("llama-3.1-8b", H100, Scenario(batch=1))
+    w4 = predict("llama-3.1-8b", H100, Scenario(batch=1, wbits=4, group_size=128))
+    assert 2.0 < base.tpot_s / w4.tpot_s < 4.0  # 4x fewer weight bytes, minus lm_head, scales, dequant
+    assert w4.weight_bytes < 0.4 * base.weight_bytes
+
+
+def test_flash_is_never_slower_than_naive_in_prefill():
+    sc = Scenario(phase="prefill", batch=2, prompt_tokens=4096)
+    assert predict("llama-3.1-8b", H100, sc).time_s < predict("llama-3.1-8b", H100, sc.with_(attention="naive")).time_s
+
+
+def test_energy_ipw_ipj_and_price():
+    p = predict("llama-3.1-8b", H100, Scenario(phase="generate", batch=8))
+    assert p.energy_j == pytest.approx(sum(e.energy_j for e in p.ops))
+    assert p.j_per_token == pytest.approx(p.energy_j / (8 * 256))
+    assert p.avg_power_w == pytest.approx(p.energy_j / p.time_s)
+    assert 72 < p.avg_power_w < 700  # between measured idle and TDP
+    assert p.accuracy.benchmark.startswith("MMLU")
+    assert p.ipw == pytest.approx(0.667 / p.avg_power_w)
+    assert p.ipj == pytest.approx(0.667 / (p.energy_j / 8))
+    dev = hwdb.get(H100)
+    if dev.cloud_usd_per_h:
+        assert p.usd_per_mtok == pytest.approx(dev.cloud_usd_per_h / 3600 / p.tokens_per_s * 1e6)
+
+
+def test_no_accuracy_means_no_ipw():
+    m = dataclasses.replace(get_model("llama-3.1-8b"), accuracy=())
+    p = predict(m, H100, Scenario())
+    assert p.accuracy is None and p.ipw is None and p.ipj is None
+
+
+def test_to_dict_is_one_json_document_with_provenance():
+    p = predict("llama-3.1-8b", H100, Scenario(phase="generate", batch=2))
+    doc = json.loads(json.dumps(p.to_dict(include_ops=True)))
+    t = doc["totals"]
+    for k in ("ttft_s", "tpot_s", "tokens_per_s", "memory_bytes", "weight_bytes", "kv_bytes", "activation_bytes",
+              "fits", "fit_reason", "j_per_token"):
+        assert k in t
+    assert t["kind"] == "modeled" and doc["efficiency"]["kind"] in ("modeled", "measured")
+    assert doc["intelligence"]["accuracy"]["kind"] == "published"
+    assert doc["scenario"]["phase"] == "generate" and doc["ops"]["rows"]
+    assert {r["phase"] for r in doc["ops"]["rows"]} == {"prefill", "decode"}
+    assert isinstance(p, Prediction)
+
+
+@pytest.mark.parametrize("kw", [dict(batch=0), dict(prompt_tokens=-1), dict(wbits=0), dict(kvbits=17),
+                                dict(wbits=4, group_size=100), dict(tp=3), dict(attention="sparse"),
+                                dict(weight_sparsity="1:4"), dict(mlp_active=0.0), dict(phase="train")])
+def test_bad_scenarios_raise_input_error(kw):
+    with pytest.raises(InputError):
+        predict("llama-3.1-8b", H100, Scenario(**kw))
