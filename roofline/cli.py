@@ -49,7 +49,9 @@ def main() -> None:
     from roofline.errors import user_errors
 
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False)  # click returns typer.Exit codes instead of raising here
+        if isinstance(rv, int) and rv != 0:
+            sys.exit(rv)
     except user_errors() as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
