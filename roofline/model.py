@@ -78,7 +78,7 @@ def compute_dtype_for(device: Device, dtype: str) -> str:
         return dtype
     fallbacks = {"int4": ("int8", "fp16", "bf16", "fp32"), "int8": ("fp16", "bf16", "fp32"),
                  "fp8": ("fp16", "bf16", "fp32"), "bf16": ("fp16", "fp32"), "fp16": ("bf16", "fp32"),
-                 "tf32": ("fp32",), "fp32": ("tf32", "fp16"), "fp64": ("fp32",)}
+                 "tf32": ("fp32",), "fp32": ("tf32", "fp16", "bf16"), "fp64": ("fp32",)}
     for alt in fallbacks.get(dtype, ()):
         if device.peak(alt) is not None:
             return alt
