@@ -1,0 +1,108 @@
+"""Measurements: measured kernels on the roofline with the modeled point beside each; % of roof; energy per
+call; predicted vs measured with the error band. Shipped traces or an uploaded file."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import charts, state
+from roofline import views
+
+st.title("Measurements")
+if state.optional("roofline.attribution") is None or state.optional("roofline.traces") is None:
+    st.warning("The profiler (roofline.traces / roofline.attribution) is not installed: modeled numbers only. "
+               "See the Hardware and Workload pages.")
+    st.stop()
+
+runs = state.run_list(state.traces_dir())
+sources = ["shipped traces", "upload a file"]
+state.init("ms_source", sources[0], options=sources)
+src = st.segmented_control("data", sources, key="ms_source", help="runs under the traces folder, or one file")
+cmp, origin = None, ""
+if src == "upload a file":
+    up = st.file_uploader("Trace file: Parquet rows (roofline profile), Nsight Compute CSV (ncu --csv) or "
+                          "Kineto JSON (torch.profiler)", type=["parquet", "pq", "csv", "json"], key="ms_upload")
+    if up is None:
+        st.info(f"Upload a file (up to {views.MAX_UPLOAD_BYTES // 2**20} MiB).")
+        st.stop()
+    data = up.getvalue()
+    dev_for_upload = ""
+    if views.upload_kind(up.name, data) != "trace":
+        ids = sorted(state.devices())
+        state.init("ms_upload_device", "h100-sxm", options=ids)
+        dev_for_upload = st.selectbox("device the profile was recorded on (ncu / Kineto files do not say)", ids,
+                                      key="ms_upload_device")
+    cmp, err = state.compared_upload(up.name, data, dev_for_upload)
+    if err:
+        st.error(f"Could not use this file: {err}")
+        st.stop()
+    origin = f"uploaded {up.name}"
+else:
+    if not runs:
+        st.info(f"No traces found in `{state.traces_dir()}`: nothing measured to show. Every number elsewhere in "
+                "the dashboard is modeled or datasheet. Record runs with `roofline profile`, or upload a file.")
+        st.stop()
+    run_ids = [r["run_id"] for r in runs]
+    state.init("ms_runs", run_ids, options=run_ids)
+    picked = st.multiselect("trace runs", run_ids, key="ms_runs")
+    state.sync("ms_runs")
+    cmp = state.compared_runs(tuple(picked), state.traces_dir())
+    origin = f"{len(picked)} run(s) from `{state.traces_dir()}`"
+state.sync("ms_source")
+
+if cmp is None or cmp.empty:
+    st.info("No rows in the selection.")
+    st.stop()
+
+devs = state.devices()
+dev_ids = sorted(set(cmp["device_id"].astype(str)))
+kernels = sorted(set(cmp["kernel"].astype(str)))
+state.init("ms_kernels", [], options=kernels)
+c1, c2 = st.columns([3, 2])
+c1.multiselect("kernels", kernels, key="ms_kernels", placeholder="all kernels")
+state.init("ms_device", dev_ids[0], options=dev_ids)
+c2.selectbox("device", dev_ids, key="ms_device",
+             format_func=lambda i: f"{devs[i].name} ({i})" if i in devs else f"{i or 'unknown'} (not in hwdb)")
+state.sync("ms_kernels", "ms_device")
+sel = cmp[(cmp["device_id"] == st.session_state.ms_device)
+          & (cmp["kernel"].isin(st.session_state.ms_kernels or kernels))].reset_index(drop=True)
+
+pts = views.measured_points(sel)
+band = views.error_band(sel)
+table = views.measurement_table(sel)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("calls (measured)", f"{len(sel)}", help=origin)
+med_roof = views.finite_or_none(sel["pct_of_roof"].median())
+m2.metric("median % of roof (measured)", "-" if med_roof is None else f"{med_roof:.0%}")
+med_err = views.finite_or_none(sel["time_err"].abs().median())
+m3.metric("median |time error| (model)", "-" if med_err is None else f"{med_err:.0%}")
+m4.metric("80% band (measured / model)", "-" if band is None else f"{band[0]:.2f} – {band[1]:.2f}")
+st.caption(f"Source: {origin}. Measured = trace rows; modeled = roofline.model with "
+           f"{'calibrated' if (sel['efficiency_kind'] == 'measured').any() else 'default'} efficiencies.")
+
+dev = devs.get(st.session_state.ms_device)
+if dev is None:
+    st.warning(f"Device {st.session_state.ms_device!r} is not in the hardware database: no roofline or model.")
+else:
+    dts = sorted(set(sel["compute_dtype"].astype(str)) - {""}) or None
+    lines = views.roofline_lines([dev], dts)
+    st.plotly_chart(charts.roofline_figure(lines, views.ridge_points([dev], dts), measured=pts,
+                                           title=f"Measured (x) vs modeled (o) on {dev.name}"),
+                    key="ms_roofline", width="stretch")
+if len(pts):
+    st.plotly_chart(charts.pred_vs_measured(pts, band), key="ms_scatter", width="stretch")
+st.subheader("Per call: measured beside modeled")
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    "median_s": st.column_config.NumberColumn("median s (measured)", format="%.3e"),
+    "predicted_s": st.column_config.NumberColumn("s (modeled)", format="%.3e"),
+    "time_err": st.column_config.NumberColumn("time error", format="percent"),
+    "pct_of_roof": st.column_config.NumberColumn("% of roof", format="percent"),
+    "energy_j": st.column_config.NumberColumn("J/call", format="%.3e", help="see energy_kind"),
+    "predicted_energy_j": st.column_config.NumberColumn("J/call (modeled)", format="%.3e"),
+    "energy_err": st.column_config.NumberColumn("energy error", format="percent"),
+    "run_id": st.column_config.TextColumn("source (run)")})
+en = views.energy_per_call(sel)
+if len(en):
+    st.plotly_chart(charts.energy_bars(en), key="ms_energy", width="stretch")
+else:
+    st.caption("No energy measured in these rows.")
