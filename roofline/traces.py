@@ -27,7 +27,7 @@ ROWS_PARQUET = "rows.parquet"
 ROWS_CSV = "rows.csv"
 MANIFEST = "manifest.json"
 _REPO_TRACES = Path(__file__).resolve().parent.parent / "traces"
-TRACES_DIR = Path(os.environ.get("ROOFLINE_TRACES", _REPO_TRACES))
+TRACES_DIR = _REPO_TRACES  # the default; $ROOFLINE_TRACES is read at call time (traces_root), never frozen at import
 _PD_TYPES = {"str": "object", "float": "float64", "int": "int64"}
 _REQUIRED = ("kernel", "impl", "median_s")  # an uploaded frame without these is not a trace
 
