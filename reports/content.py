@@ -19,7 +19,7 @@ import pandas as pd
 
 import hwdb
 from hwdb.schema import Device
-from reports.spec import METRICS, ReportSpec, Workload
+from reports.spec import METRICS, ReportSpec, Workload, display_path
 from roofline.errors import InputError, RooflineError
 from roofline.fmt import si
 
@@ -107,15 +107,6 @@ def _finite(x: Any) -> bool:
 
 def _sha(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
-def _repo_rel(path: str | Path) -> str:
-    p = Path(path).resolve()
-    repo = Path(__file__).resolve().parent.parent
-    try:
-        return p.relative_to(repo).as_posix()
-    except ValueError:
-        return p.name
 
 
 def versions() -> tuple[tuple[str, str], ...]:
@@ -361,12 +352,12 @@ def gather(spec: ReportSpec, fmt: str = "html") -> ReportData:
     files = [(f"spec {spec.path}", spec.sha256[:16])] if spec.sha256 else []
     for d in sorted(devices, key=lambda d: d.id):
         if d.path:
-            files.append((_repo_rel(d.path), _sha(d.path)))
+            files.append((display_path(Path(d.path)), _sha(d.path)))
     mdir = Path(hwdb.loader.MEASURED_DIR)
     for d in sorted(devices, key=lambda d: d.id):
         p = mdir / f"{d.id}.toml"
         if d.measured is not None and p.is_file():
-            files.append((_repo_rel(p), _sha(p)))
+            files.append((display_path(Path(p)), _sha(p)))
     return ReportData(
         spec=spec, devices=tuple(devices), device_table=device_table(devices), device_roofs=device_roofs(devices),
         workloads=tuple(results), measured=measured, measured_summary=summary, runs=runs,
