@@ -15,6 +15,7 @@ summary.md is rewritten after every stage, so a run cut short still leaves its f
 Time: every measured point has an estimated cost; the plan keeps points in priority order until
 --budget-s is spent (the lowest priorities go first), and a stage that overruns is cut at its own deadline
 so later stages keep their share. A failing stage is recorded in errors.log and the next one runs.
+The targets table, the plan, its estimates and the budget trimming are in benchmarks/campaign_plan.py.
 """
 
 from __future__ import annotations
@@ -26,271 +27,37 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-MODEL_ID = "llama-3.1-8b"
-GEN_TOKENS = 256  # IPW / IPJ query: a CTX-token prompt and 256 generated tokens
-FIDELITY_TARGETS = {"median_abs_err": 0.10, "p90_abs_err": 0.25}  # held-out, time and energy
-CLOSURE_TOL = 0.10
-SETUP_S = 25.0  # imports, CUDA context, device query, idle power
-CPU_TAIL_S = 20.0  # calibrate, fidelity, IPW, summary
-ROW_OVERHEAD_S = 0.6  # per implementation: warm-up, reference check, clocks
-NCU_ROW_S = 25.0  # a fresh process under ncu: CUDA init, inputs, compile cache, one profiled call
-DECODE_SLOWDOWN = 1.5  # the estimate of a decode-step config prices its calls at 1.5x the datasheet roofline
-# one-time cost the first item of a group pays (compiles, autotuning, torch.compile, building weights)
-FIRST_USE_S = {"flash_attention": 30.0, "decode_attention": 20.0, "block_sparse_attention": 60.0,
-               "w4a16_linear": 20.0, "w8a8_linear": 10.0, "ternary_linear": 10.0, "sparse24_linear": 15.0,
-               "contextual_mlp": 15.0, "copy": 1.0, "matmul": 2.0, "ncu": 5.0,
-               "stack-bf16": 10.0, "stack-w4a16": 20.0, "stack-check": 40.0}
-PREP_S = {"block_sparse_attention": 8.0, "flash_attention": 2.0, "contextual_mlp": 2.0}  # inputs + reference
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling campaign_plan, also when run as a script
 
-
-# ---- targets --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Target:
-    """A kernel target: speedup = peer median / ours median in the same run (or ours' bytes/s)."""
-
-    id: str
-    text: str
-    kernel: str
-    dtype: str
-    shape: dict[str, Any]  # key -> value, a tuple of allowed values, or None (= key absent)
-    threshold: float
-    peer: str | None = None
-    metric: str = "speedup"  # speedup | bytes_per_s
-
-
-SQ = {"K": 8192, "N": 8192}
-TARGETS = (
-    Target("w4a16-m1", "W4A16 g128 8192² M=1 vs bf16 ≥3.5x", "w4a16_linear", "bf16",
-           {"M": 1, **SQ, "group": 128}, 3.5, "torch-bf16-linear"),
-    Target("w4a16-m16", "W4A16 g128 8192² M=16 vs bf16 ≥3.0x", "w4a16_linear", "bf16",
-           {"M": 16, **SQ, "group": 128}, 3.0, "torch-bf16-linear"),
-    Target("w4a16-m64", "W4A16 g128 8192² M=64 vs bf16 ≥1.5x", "w4a16_linear", "bf16",
-           {"M": 64, **SQ, "group": 128}, 1.5, "torch-bf16-linear"),
-    Target("w8a8-m4096", "W8A8 8192² M=4096 ≥0.9x of torch._int_mm", "w8a8_linear", "bf16",
-           {"M": 4096, **SQ}, 0.9, "torch-int-mm"),
-    Target("ternary-m1", "ternary 8192² M=1 vs bf16 ≥5x", "ternary_linear", "bf16", {"M": 1, **SQ}, 5.0,
-           "torch-bf16-linear"),
-    Target("flash-s4096", "flash S4096 D128 ≥ SDPA flash", "flash_attention", "bf16", {"S": 4096, "D": 128},
-           1.0, "sdpa-flash"),
-    Target("decode-b16", "decode B16 L8192 ≥2.5 TB/s", "decode_attention", "bf16",
-           {"B": 16, "L": 8192, "ragged": None, "kv_dtype": None}, 2.5e12, metric="bytes_per_s"),
-    Target("bsparse-dense", "block-sparse 10% S16k ≥5x over dense causal", "block_sparse_attention", "bf16",
-           {"S": 16384, "kept": 0.1}, 5.0, "sdpa-flash-causal"),
-    Target("bsparse-flex", "block-sparse 10% S16k ≤ FlexAttention time", "block_sparse_attention", "bf16",
-           {"S": 16384, "kept": 0.1}, 1.0, "flex-attention"),
-    Target("sparse24-m16", "2:4 fp16 M≤16 vs dense ≥1.6x", "sparse24_linear", "fp16",
-           {"M": (1, 2, 4, 8, 16)}, 1.6, "torch-dense-linear"),
-    Target("contextual-b1", "contextual MLP 10% batch 1 vs dense ≥5x", "contextual_mlp", "bf16",
-           {"active": 0.1, "batch": 1}, 5.0, "torch-dense-mlp"),
+from campaign_plan import (  # noqa: E402  (targets, plan and budget: the pure parts)
+    CLOSURE_TOL,
+    CPU_TAIL_S,
+    FIDELITY_TARGETS,
+    FIRST_USE_S,
+    GEN_TOKENS,
+    MODEL_ID,
+    NCU_ROW_S,
+    SETUP_S,
+    TARGET_COLUMNS,
+    TARGETS,
+    PlanItem,
+    build_plan,
+    evaluate_targets,
+    plan_cost_s,
+    profile_points,
+    shape_matches,
+    suite_toml,
+    trim_plan,
 )
 
-
-def shape_matches(shape: dict[str, Any], spec: dict[str, Any]) -> bool:
-    for k, v in spec.items():
-        if v is None:
-            if k in shape:
-                return False
-        elif isinstance(v, tuple):
-            if shape.get(k) not in v:
-                return False
-        elif shape.get(k) != v:
-            return False
-    return True
-
-
-TARGET_COLUMNS = ["target", "text", "kernel", "dtype", "shape", "value", "threshold", "met", "margin", "status",
-                  "run_id"]
-
-
-def evaluate_targets(df: pd.DataFrame, targets: tuple[Target, ...] = TARGETS) -> pd.DataFrame:
-    """One row per (target, matching measured shape): value, met, margin = value / threshold - 1; a target
-    with no measured pair gets one row with status "not measured". Ours and peer come from one run."""
-    recs = []
-    shapes = [json.loads(s) if s else {} for s in df["shape"]] if len(df) else []
-    for t in targets:
-        hit = False
-        for i, row in enumerate(df.itertuples(index=False)):
-            if ((row.kernel, row.dtype, row.impl) != (t.kernel, t.dtype, "ours") or not shape_matches(shapes[i], t.shape)
-                    or not row.median_s > 0):
-                continue
-            if t.metric == "bytes_per_s":
-                value = row.bytes / row.median_s
-            else:
-                peer = df[(df["run_id"] == row.run_id) & (df["kernel"] == t.kernel) & (df["dtype"] == t.dtype)
-                          & (df["shape"] == row.shape) & (df["impl"] == t.peer) & (df["median_s"] > 0)]
-                if peer.empty:
-                    continue
-                value = float(peer["median_s"].iloc[0]) / row.median_s
-            hit = True
-            met = value >= t.threshold
-            recs.append({"target": t.id, "text": t.text, "kernel": t.kernel, "dtype": t.dtype, "shape": row.shape,
-                         "value": value, "threshold": t.threshold, "met": met, "margin": value / t.threshold - 1,
-                         "status": "met" if met else "missed", "run_id": row.run_id})
-        if not hit:
-            recs.append({"target": t.id, "text": t.text, "kernel": t.kernel, "dtype": t.dtype, "shape": "",
-                         "value": math.nan, "threshold": t.threshold, "met": False, "margin": math.nan,
-                         "status": "not measured", "run_id": ""})
-    return pd.DataFrame(recs, columns=TARGET_COLUMNS)
-
-
-# ---- the plan -------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PlanItem:
-    priority: int  # 0 runs first and is dropped last
-    stage: str  # profile | ncu | decode_step
-    label: str
-    est_s: float
-    group: str = ""  # pays FIRST_USE_S[group] once, with its first kept item
-    spec: dict[str, Any] = field(default_factory=dict)
-
-
-def plan_cost_s(items: list[PlanItem], first_use_s: dict[str, float] = FIRST_USE_S) -> float:
-    return sum(i.est_s for i in items) + sum(first_use_s.get(g, 0.0) for g in {i.group for i in items if i.group})
-
-
-def trim_plan(items: list[PlanItem], budget_s: float, first_use_s: dict[str, float] = FIRST_USE_S
-              ) -> tuple[list[PlanItem], list[PlanItem]]:
-    """(kept, dropped): items in priority order (stable), the last ones dropped until the rest fits."""
-    kept = sorted(items, key=lambda i: i.priority)
-    dropped: list[PlanItem] = []
-    while kept and plan_cost_s(kept, first_use_s) > budget_s:
-        dropped.append(kept.pop())
-    return kept, dropped
-
-
-def _profile_item(priority: int, kernel: str, dtype: str, shape: dict, impls: tuple[str, ...], row_s: float
-                  ) -> PlanItem:
-    label = f"{kernel} {dtype} " + ",".join(f"{k}={v}" for k, v in shape.items())
-    return PlanItem(priority, "profile", label, PREP_S.get(kernel, 1.0) + len(impls) * row_s, kernel,
-                    {"kernel": kernel, "dtype": dtype, "shape": shape, "impls": list(impls)})
-
-
-def profile_points() -> list[tuple[int, str, str, dict, tuple[str, ...]]]:
-    """(priority, kernel, dtype, shape, impls): ceilings, the targets' shapes, then a calibration spread."""
-    bf, lin = "torch-bf16-linear", ("ours", "torch-bf16-linear")
-    att = {"B": 4, "H": 32, "Hkv": 32, "D": 128}
-    dec = {"H": 32, "Hkv": 8, "D": 128}
-    bs = {"B": 4, "H": 32, "Hkv": 32, "S": 16384, "D": 128, "block": 128}
-    bs_impls = ("ours", "sdpa-flash-causal", "flex-attention")
-    sp = ("ours", "torch-dense-linear", "torch-semi-structured")
-    up8 = {"model": "llama-3.1-8b", "layer": "up", "N": 14336, "K": 4096}
-    ctx8 = {"model": "llama-3.1-8b", "H": 4096, "I": 14336}
-    mm = {"m": 8192, "n": 8192, "k": 8192}
-    pts = [(0, "copy", "fp32", {"n": 2**28}, ("ours",)), (0, "matmul", "bf16", mm, ("ours",))]
-    pts += [(1, "w4a16_linear", "bf16", {"M": m, **SQ, "group": 128}, ("ours", bf, "torch-tinygemm-int4"))
-            for m in (1, 16, 64)]
-    pts += [(1, "w8a8_linear", "bf16", {"M": 4096, **SQ}, ("ours", "torch-int-mm")),
-            (1, "ternary_linear", "bf16", {"M": 1, **SQ, "group": 0}, lin)]
-    pts += [(1, "flash_attention", "bf16", {**att, "S": 4096, "causal": c}, ("ours", "sdpa-flash")) for c in (False, True)]
-    pts += [(1, "decode_attention", "bf16", {"B": 16, **dec, "L": 8192}, ("ours", "sdpa-flash")),
-            (1, "block_sparse_attention", "bf16", {**bs, "pattern": "window", "kept": 0.1}, bs_impls)]
-    pts += [(1, "sparse24_linear", "fp16", {**up8, "M": m}, sp) for m in (1, 16)]
-    pts += [(1, "contextual_mlp", "bf16", {**ctx8, "batch": 1, "active": 0.1}, ("ours", "torch-dense-mlp"))]
-    # calibration spread: other intensities and dtypes
-    pts += [(2, "matmul", dt, mm, ("ours",)) for dt in ("fp16", "int8")]
-    pts += [(2, "w4a16_linear", "bf16", {"M": m, **SQ, "group": 128}, lin) for m in (4, 256, 4096)]
-    pts += [(2, "w8a8_linear", "bf16", {"M": m, **SQ}, ("ours", bf, "torch-int-mm")) for m in (64, 256)]
-    pts += [(2, "ternary_linear", "bf16", {"M": 16, **SQ, "group": 0}, lin)]
-    pts += [(2, "decode_attention", "bf16", {"B": b, **dec, "L": L}, ("ours", "sdpa-flash")) for b, L in ((1, 32768), (64, 4096))]
-    pts += [(2, "flash_attention", "bf16", {**att, "S": s, "causal": True}, ("ours", "sdpa-flash")) for s in (1024, 16384)]
-    pts += [(2, "block_sparse_attention", "bf16", {**bs, "pattern": "topk", "kept": 0.1}, bs_impls),
-            (2, "contextual_mlp", "bf16", {**ctx8, "batch": 8, "active": 0.1}, ("ours", "torch-dense-mlp")),
-            (2, "sparse24_linear", "fp16", {**up8, "M": 4096}, sp)]
-    pts += [(3, "matmul", dt, mm, ("ours",)) for dt in ("tf32", "fp32")]
-    pts += [(3, "w4a16_linear", "bf16", {"M": m, "K": k, "N": n, "group": 128}, lin)
-            for k, n in ((4096, 6144), (4096, 14336), (14336, 4096)) for m in (1, 16)]
-    pts += [(3, "w8a8_linear", "bf16", {"M": m, **SQ}, ("ours", bf)) for m in (1, 16)]
-    pts += [(3, "decode_attention", "bf16", {"B": 16, **dec, "L": 8192, **x}, ("ours", "sdpa-flash"))
-            for x in ({"ragged": True}, {"kv_dtype": "int8"})]
-    pts += [(3, "block_sparse_attention", "bf16", {**bs, "pattern": "window", "kept": f}, bs_impls) for f in (0.05, 0.25)]
-    pts += [(3, "flash_attention", "bf16", {**att, "D": 64, "S": 4096, "causal": True}, ("ours", "sdpa-flash")),
-            (3, "contextual_mlp", "bf16", {"model": "llama-3.1-70b", "H": 8192, "I": 28672, "batch": 1, "active": 0.1},
-             ("ours", "torch-dense-mlp"))]
-    pts += [(4, "w4a16_linear", "fp16", {"M": m, **SQ, "group": 128}, ("ours", bf, "torch-tinygemm-int4"))
-            for m in (1, 16, 64)]
-    return pts
-
-
-NCU_ROWS = (  # representative: a GEMV, a compute-bound GEMM, flash prefill, the decode KV stream
-    ("w4a16_linear", "bf16", {"M": 1, **SQ, "group": 128}, "ours"),
-    ("matmul", "bf16", {"m": 8192, "n": 8192, "k": 8192}, "ours"),
-    ("flash_attention", "bf16", {"B": 4, "H": 32, "Hkv": 32, "D": 128, "S": 4096, "causal": False}, "ours"),
-    ("decode_attention", "bf16", {"B": 16, "H": 32, "Hkv": 8, "D": 128, "L": 8192}, "ours"),
-)
-
-DECODE_CONFIGS = (  # (priority, variant, phase, batch)
-    (1, "bf16", "decode", 1), (1, "w4a16", "decode", 1), (1, "bf16", "decode", 32), (1, "w4a16", "decode", 32),
-    (2, "bf16", "prefill", 1), (2, "w4a16", "prefill", 1), (3, "bf16", "prefill", 32), (3, "w4a16", "prefill", 32),
-)
-
-
-def decode_config_est_s(variant: str, phase: str, batch: int, ctx: int, target_s: float, window_s: float) -> float:
-    """Seconds attribute_step should take: per op type, the whole step and 4 sampled layers, each timed
-    (warm-up 2 + 3 + at least 5 calls or target_s) and, but the layers, metered over one window."""
-    from roofline.decode_step import OP_ORDER, scenario_for
-    from roofline.decode_step import predicted_step as pred
-
-    df = pred(MODEL_ID, "h100-sxm", scenario_for(variant, phase, batch, ctx), calibrated=False)
-    t = {n: float(v) * DECODE_SLOWDOWN for n, v in df.groupby("name")["time_s"].sum().items()}
-    t["rope"] = t.get("attn_norm", 0.0)
-    step = sum(t.get(n, 0.0) for n in OP_ORDER) + t.get("dequant", 0.0)
-
-    def measured(c: float, meter: bool = True) -> float:
-        return max(target_s, 5 * c) + 5 * c + ((max(window_s, c) + 2 * c) if meter else 0.0) + 0.1
-
-    fill = step if phase == "decode" else 0.0  # prefill of the context first (priced as one more step)
-    return (sum(measured(t.get(n, 0.0)) for n in OP_ORDER) + measured(step) + 4 * measured(step / 32, False)
-            + fill + 2 * step)
-
-
-def build_plan(window_s: float = 1.0, trials: int = 1, target_s: float = 0.25, ctx: int = 1024,
-               ncu: bool = True) -> list[PlanItem]:
-    row_s = target_s + window_s * trials + ROW_OVERHEAD_S
-    items = [_profile_item(p, k, dt, s, im, row_s) for p, k, dt, s, im in profile_points()]
-    if ncu:
-        items += [PlanItem(2, "ncu", f"ncu {k} {dt} {s}", NCU_ROW_S, "ncu",
-                           {"kernel": k, "dtype": dt, "shape": s, "impl": im}) for k, dt, s, im in NCU_ROWS]
-    items.append(PlanItem(1, "decode_step", "functional check (2 layers, both variants)", 10.0, "stack-check",
-                          {"check": True}))
-    for p, variant, phase, batch in DECODE_CONFIGS:
-        items.append(PlanItem(p, "decode_step", f"{variant} {phase} B={batch} ctx={ctx}",
-                              decode_config_est_s(variant, phase, batch, ctx, target_s, window_s), f"stack-{variant}",
-                              {"variant": variant, "phase": phase, "batch": batch, "ctx": ctx}))
-    return items
-
-
-# ---- the suite file -------------------------------------------------------------------------------------
-
-def _toml(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    return json.dumps(str(v))
-
-
-def suite_toml(items: list[PlanItem], target_s: float, window_s: float, trials: int) -> str:
-    """A roofline.profile suite running exactly the kept profile points, in plan order."""
-    lines = ['name = "campaign"', 'description = "benchmarks/h100_campaign.py: trimmed to its time budget"',
-             "", "[timing]", f"target_s = {target_s!r}", "", "[energy]", f"window_s = {window_s!r}",
-             f"trials = {trials}"]
-    for i in items:
-        s = i.spec
-        lines += ["", "[[kernels]]", f"name = {_toml(s['kernel'])}", f"dtypes = {_toml([s['dtype']])}",
-                  f"impls = {_toml(s['impls'])}", f"shapes = {_toml([s['shape']])}"]
-    return "\n".join(lines) + "\n"
+__all__ = ["TARGET_COLUMNS", "TARGETS", "Campaign", "functional_check", "main", "parse_args", "profile_points",
+           "shape_matches", "write_summary"]
 
 
 # ---- stages ---------------------------------------------------------------------------------------------
