@@ -6,9 +6,9 @@ source in the device's ``[sources]`` table; ``Device.source_of(field)`` resolves
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
 KINDS: tuple[str, ...] = ("gpu", "cpu", "soc", "accelerator")

@@ -1,8 +1,8 @@
 """Attention suite on a CUDA GPU: our Triton kernels and their peers side by side, in one run.
 
 For every shape of the registered sweeps (kernels/attention): check "ours" against the fp32 reference,
-then time each implementation with CUDA events (warm-up first — it also runs the autotuner and
-torch.compile —, L2 flushed before every timed call, median and p20/p80 of the repetitions), and print
+then time each implementation with roofline.timers.time_cuda (warm-up first — it also runs the autotuner
+and torch.compile —, CUDA events, L2 flushed before every timed call, median and p20/p80), and print
 achieved TFLOP/s and TB/s from each implementation's declared cost plus the speed ratio of ours vs each
 peer (> 1: ours is faster).
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 from pathlib import Path
 
@@ -25,37 +24,10 @@ import torch  # noqa: E402
 
 from kernels.registry import load_all, max_rel_error  # noqa: E402
 from roofline.ops import total_bytes, total_flops  # noqa: E402
+from roofline.timers import KernelWrongError, check_output, time_cuda  # noqa: E402
 
 KERNELS = ("flash_attention", "decode_attention", "block_sparse_attention")
-L2_FLUSH_BYTES = 256 * 2**20  # > the H100's 50 MB L2
-
-
-def time_cuda(fn, target_s: float, warmup: int, min_reps: int = 10, max_reps: int = 200) -> list[float]:
-    """Seconds per call: CUDA events around each call, the L2 flushed (outside the events) before each."""
-    flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device="cuda")
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    fn()
-    end.record()
-    torch.cuda.synchronize()
-    reps = int(min(max(target_s / max(start.elapsed_time(end) * 1e-3, 1e-6), min_reps), max_reps))
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    for s, e in zip(starts, ends, strict=True):
-        flush.zero_()
-        s.record()
-        fn()
-        e.record()
-    torch.cuda.synchronize()
-    return [s.elapsed_time(e) * 1e-3 for s, e in zip(starts, ends, strict=True)]
-
-
-def quantile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+MIN_REPS, MAX_REPS = 10, 200  # bounds on the repetitions that fill --target-s
 
 
 def run_shape(entry, shape: dict, dtype: str, target_s: float, warmup: int) -> list[dict]:
@@ -66,20 +38,25 @@ def run_shape(entry, shape: dict, dtype: str, target_s: float, warmup: int) -> l
         row = {"kernel": entry.name, "impl": impl, "shape": shape, "dtype": dtype}
         try:
             out = fn()
-            err = max_rel_error(out, ref)
-            row["max_err"] = err
-            if impl in bench.checked and not err <= bench.rtol:
-                row["error"] = f"max relative error {err:.3g} > {bench.rtol:.3g}; not timed"
-                rows.append(row)
-                continue
-            ts = time_cuda(fn, target_s, warmup)
+            if impl in bench.checked:  # raises KernelWrongError (wrong, or a zero reference): not timed
+                row["max_err"] = check_output(impl, out, ref, bench.rtol)
+            else:
+                row["max_err"] = max_rel_error(out, ref)
+            # No CUDA-graph replay: it would keep small inputs in L2 across calls, and the TB/s printed
+            # here are read against the HBM roof (each timed call starts with a flushed L2).
+            t = time_cuda(fn, target_s=target_s, warmup=warmup, min_reps=MIN_REPS, max_reps=MAX_REPS,
+                          allow_graph=False)
+        except KernelWrongError as e:
+            row["error"] = str(e)
+            rows.append(row)
+            continue
         except Exception as e:  # a peer backend that does not take this shape: report, go on
             row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
             rows.append(row)
             continue
         ops = bench.ops_for(impl)
-        med = statistics.median(ts)
-        row.update(median_s=med, p20_s=quantile(ts, 0.2), p80_s=quantile(ts, 0.8), reps=len(ts),
+        med = t.median_s
+        row.update(median_s=med, p20_s=t.p20_s, p80_s=t.p80_s, reps=t.reps, method=t.method,
                    flops=total_flops(ops), bytes=total_bytes(ops),
                    tflops_per_s=total_flops(ops) / med / 1e12, tb_per_s=total_bytes(ops) / med / 1e12)
         rows.append(row)

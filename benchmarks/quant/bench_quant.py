@@ -1,9 +1,10 @@
 """Benchmark suite `quant`: our W4A16 / W8A8 / ternary Triton kernels and their torch peers, side by side.
 
 For every shape and M of each kernel's sweep: check ours against the torch reference, then time ours and
-every peer in the same run (CUDA events, warm-up, L2 flushed before every rep, median and p20/p80 of
---reps), print speedups over the peers and the fraction of the roofline each reaches on the device
-(hwdb h100-sxm unless --device-id; ideal roof: datasheet peak and bandwidth, efficiency 1, no launch cost).
+every peer in the same run (roofline.timers.time_cuda: CUDA events, warm-up, L2 flushed before every rep,
+median and p20/p80 of --reps), print speedups over the peers and the fraction of the roofline each
+reaches on the device (hwdb h100-sxm unless --device-id; ideal roof: datasheet peak and bandwidth,
+efficiency 1, no launch cost).
 
     python benchmarks/quant/bench_quant.py                      # full sweep, bf16, writes nothing
     python benchmarks/quant/bench_quant.py --headline --out r.json
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from kernels.quant import ternary, w4a16, w8a8  # noqa: E402  (registers the ent
 from kernels.registry import REGISTRY, max_rel_error  # noqa: E402
 from roofline.efficiency import Efficiency  # noqa: E402
 from roofline.model import estimate  # noqa: E402
+from roofline.timers import time_cuda  # noqa: E402
 
 KERNELS = ("w4a16_linear", "w8a8_linear", "ternary_linear")
 IDEAL = Efficiency(compute_default=1.0, memory=1.0, launch_overhead_s=0.0, source="ideal roof")
@@ -33,27 +34,6 @@ SQUARE = (8192, 8192)
 TARGETS = (("w4a16_linear", 1, "torch-bf16-linear", 3.5), ("w4a16_linear", 16, "torch-bf16-linear", 3.0),
            ("w4a16_linear", 64, "torch-bf16-linear", 1.5), ("w8a8_linear", 4096, "torch-int-mm", 0.9),
            ("ternary_linear", 1, "torch-bf16-linear", 5.0))
-
-
-def time_cuda_s(fn, reps: int, flush) -> tuple[float, float, float]:
-    """(median, p20, p80) seconds of fn over reps CUDA-event timings, L2 flushed before each."""
-    import torch
-
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        flush()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    times.sort()
-    q = statistics.quantiles(times, n=5) if len(times) >= 5 else [times[0]] * 4
-    return statistics.median(times), q[0], q[3]
 
 
 def shapes_for(name: str, headline: bool, ms: set[int] | None):
@@ -72,8 +52,6 @@ def run(args) -> list[dict]:
         raise SystemExit("bench_quant: needs a CUDA device (use --model-only for the roofline numbers)")
     dev = hwdb.get(args.device_id)
     props = torch.cuda.get_device_properties(0)
-    flush_buf = torch.empty(2 * max(int(getattr(props, "L2_cache_size", 0)), 64 << 20), dtype=torch.uint8,
-                            device="cuda")
     print(f"# {props.name}, {props.multi_processor_count} SMs; roof from hwdb {dev.id}; torch {torch.__version__}")
     rows = []
     for name in args.kernels:
@@ -81,15 +59,17 @@ def run(args) -> list[dict]:
             bench = REGISTRY[name].prepare(shape, args.dtype, "cuda")
             out = bench.impls["ours"]()  # first call also picks the config (timed once, cached)
             err = max_rel_error(out, bench.reference())
-            times = {}
-            for impl, fn in bench.impls.items():
-                times[impl] = time_cuda_s(fn, args.reps, flush_buf.zero_)
-            t_ours = times["ours"][0]
-            for impl, (med, p20, p80) in times.items():
+            # exactly --reps timed calls (min_reps = max_reps), each from a flushed L2; no CUDA-graph
+            # replay, which would keep a small layer's weights in L2 across the replayed calls
+            times = {impl: time_cuda(fn, warmup=3, min_reps=args.reps, max_reps=args.reps, allow_graph=False)
+                     for impl, fn in bench.impls.items()}
+            t_ours = times["ours"].median_s
+            for impl, t in times.items():
+                med, p20, p80 = t.median_s, t.p20_s, t.p80_s
                 (op,) = bench.ops_for(impl)
                 roof = estimate(op, dev, eff=IDEAL)
                 rows.append({"kernel": name, **shape, "dtype": args.dtype, "impl": impl, "median_s": med,
-                             "p20_s": p20, "p80_s": p80, "flops": op.flops, "bytes": op.bytes,
+                             "p20_s": p20, "p80_s": p80, "reps": t.reps, "flops": op.flops, "bytes": op.bytes,
                              "roof_s": roof.time_s, "bound": roof.bound, "pct_of_roof": roof.time_s / med,
                              "tb_per_s": op.bytes / med / 1e12, "tflop_per_s": op.flops / med / 1e12,
                              "speedup_of_ours": med / t_ours, "max_rel_err": err if impl == "ours" else None,
@@ -149,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dtype", default="bf16", choices=("bf16", "fp16"))
     p.add_argument("--headline", action="store_true", help="only the K = N = 8192 layer")
     p.add_argument("--m", default="", help="comma-separated M values to keep (default: the whole sweep)")
-    p.add_argument("--reps", type=int, default=30)
+    p.add_argument("--reps", type=int, default=30, help="timed calls per implementation")
     p.add_argument("--device-id", default="h100-sxm", help="hwdb device whose roof the fractions use")
     p.add_argument("--out", default="", help="write the rows as JSON here")
     p.add_argument("--model-only", action="store_true", help="print the roofline numbers and exit (CPU)")

@@ -3,10 +3,10 @@
     python benchmarks/sparse/bench_sparse.py [--suite 24|contextual|all] [--dtype fp16] [--quick] [--json out.json]
     python benchmarks/sparse/bench_sparse.py --predict-only      # roofline.model predictions, no GPU needed
 
-Each point: check every checked impl against the fp32 reference first, then per impl warm up, and time
-``--reps`` calls with CUDA events, each after an L2 flush (a 2x-L2 buffer is overwritten), report the median
-and p20/p80, achieved TB/s and TFLOP/s from the impl's own Ops, and ratios vs the dense peer (and vs
-torch semi-structured for 2:4). ``--kernel-time`` also sums the CUDA kernel time of each call with the
+Each point: check every checked impl against the fp32 reference first (roofline.timers.check_output), then
+per impl warm up, and time ``--reps`` calls with roofline.timers.time_cuda (CUDA events, each call after an
+L2 flush, no CUDA-graph replay), report the median and p20/p80, achieved TB/s and TFLOP/s from the
+impl's own Ops, and ratios vs the dense peer (and vs torch semi-structured for 2:4). ``--kernel-time`` also sums the CUDA kernel time of each call with the
 torch profiler, to separate host/plan overhead (cuSPARSELt builds a plan per call) from the kernels.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -23,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch  # noqa: E402
 
 import hwdb  # noqa: E402
-from kernels.registry import max_rel_error  # noqa: E402
 from kernels.sparse import contextual, semi_structured  # noqa: E402
 from roofline.model import estimate  # noqa: E402
 from roofline.ops import Op  # noqa: E402
+from roofline.timers import KernelWrongError, check_output, time_cuda  # noqa: E402
 
 DEVICE_ID = "h100-sxm"
 H100_SMS = 132  # H100 SXM5 enabled SMs (hwdb/devices/h100-sxm.toml notes); sizes the modeled launch grid
@@ -35,27 +34,6 @@ H100_SMS = 132  # H100 SXM5 enabled SMs (hwdb/devices/h100-sxm.toml notes); size
 def predicted_s(ops: list[Op]) -> float:
     dev = hwdb.get(DEVICE_ID)
     return sum(estimate(o, dev).time_s for o in ops)
-
-
-def _flush_buffer() -> torch.Tensor:
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    return torch.empty(max(2 * l2, 64 << 20) // 4, dtype=torch.int32, device="cuda")
-
-
-def time_impl(fn, flush: torch.Tensor, reps: int, warmup: int) -> list[float]:
-    """Seconds per call: CUDA events around each call, L2 flushed before each."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-    for s, e in zip(starts, ends, strict=True):
-        flush.zero_()
-        s.record()
-        fn()
-        e.record()
-    torch.cuda.synchronize()
-    return [s.elapsed_time(e) * 1e-3 for s, e in zip(starts, ends, strict=True)]
 
 
 def kernel_time_s(fn, reps: int = 10) -> float:
@@ -72,20 +50,23 @@ def kernel_time_s(fn, reps: int = 10) -> float:
     return total_us * 1e-6 / reps
 
 
-def run_point(entry_prepare, shape: dict, dtype: str, args, flush: torch.Tensor) -> list[dict]:
+def run_point(entry_prepare, shape: dict, dtype: str, args) -> list[dict]:
     bench = entry_prepare(shape, dtype, "cuda")
     ref = bench.reference()
     rows = []
     for name, fn in bench.impls.items():
-        err = max_rel_error(fn(), ref) if name in bench.checked else None
-        if err is not None and not err <= bench.rtol:
-            raise SystemExit(f"{bench.kernel} {shape} {name}: max rel error {err:.3g} > {bench.rtol} — not timing")
-        ts = sorted(time_impl(fn, flush, args.reps, args.warmup))
+        try:
+            err = check_output(name, fn(), ref, bench.rtol) if name in bench.checked else None
+        except KernelWrongError as e:
+            raise SystemExit(f"{bench.kernel} {shape}: {e}") from None
+        # exactly --reps timed calls (min_reps = max_reps); no CUDA-graph replay, which would keep a small
+        # layer's weights in L2 across the replayed calls (--kernel-time is the launch-gap-free view)
+        t = time_cuda(fn, warmup=args.warmup, min_reps=args.reps, max_reps=args.reps, allow_graph=False)
         ops = bench.ops_for(name)
-        med = statistics.median(ts)
+        med = t.median_s
         flops, nbytes = sum(o.total_flops for o in ops), sum(o.total_bytes for o in ops)
         row = {"kernel": bench.kernel, **bench.shape, "dtype": dtype, "impl": name, "median_s": med,
-               "p20_s": ts[len(ts) // 5], "p80_s": ts[(4 * len(ts)) // 5], "reps": len(ts),
+               "p20_s": t.p20_s, "p80_s": t.p80_s, "reps": t.reps,
                "tflops": flops / med / 1e12, "tbs": nbytes / med / 1e12, "max_rel_err": err,
                "predicted_s": predicted_s(ops)}
         if args.kernel_time:
@@ -139,7 +120,7 @@ def main() -> None:
     ap.add_argument("--suite", choices=("24", "contextual", "all"), default="all")
     ap.add_argument("--dtype", choices=("fp16", "bf16"), action="append")
     ap.add_argument("--quick", action="store_true", help="one model (8B), fewer points")
-    ap.add_argument("--reps", type=int, default=50)
+    ap.add_argument("--reps", type=int, default=50, help="timed calls per impl")
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--kernel-time", action="store_true", help="also profile CUDA kernel time a call")
     ap.add_argument("--json", type=Path, help="write all rows here")
@@ -160,11 +141,10 @@ def main() -> None:
                    if not args.quick or (s["model"] == "llama-3.1-8b" and s["batch"] in (1, 8, 32))]
     print(f"# {torch.cuda.get_device_name()} torch {torch.__version__}; median of {args.reps}, L2 flushed",
           flush=True)
-    flush = _flush_buffer()
     rows = []
     for dtype in dtypes:
         for prep, shape in points:
-            pr = run_point(prep, shape, dtype, args, flush)
+            pr = run_point(prep, shape, dtype, args)
             print_rows(pr)
             rows += pr
             torch.cuda.empty_cache()
