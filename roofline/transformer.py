@@ -20,7 +20,10 @@ Conventions (FLOPs: a multiply-add is 2; bytes: DRAM traffic, each tensor read o
 - Weight-only quantization (weights narrower than the compute dtype) adds a dequantization op:
   DEQUANT_FLOPS_PER_WEIGHT per weight per tile of DEQUANT_TILE_TOKENS tokens, on the CUDA-core fp32 roof.
 - Tensor parallelism: heads, MLP width, vocab split over tp devices (KV heads replicated when tp > kv_heads);
-  two ring all-reduces of N * hidden activations per layer move 2 (tp-1)/tp of it over the interconnect.
+  two ring all-reduces of S = N * hidden activations per layer: each device sends 2 (tp-1)/tp * S and receives
+  as much at the same time. hwdb interconnect figures are bidirectional aggregates (NVLink 4: 900 GB/s =
+  450 GB/s each way), so ``comm_bytes`` counts both directions (LINK_DIRECTIONS * 2 (tp-1)/tp * S): priced at the
+  aggregate that is 2 (tp-1)/tp * S at the one-way bandwidth, as NCCL's bus bandwidth counts it.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ DEQUANT_TILE_TOKENS = 128  # a fused W4A16 GEMM dequantizes each weight once per
 NORM_FLOPS_PER_ELEM = 5.0  # residual add, square, sum, scale, weight multiply
 ACT_FLOPS_PER_ELEM = 5.0  # SiLU (4) and the gate multiply (1) on the intermediate width
 SOFTMAX_FLOPS_PER_ELEM = 5.0  # max, subtract, exp, sum, divide
+LINK_DIRECTIONS = 2.0  # hwdb interconnect bandwidth is the bidirectional aggregate: a collective's bytes
+# are counted sent + received so that comm_bytes / aggregate = one-way bytes / one-way bandwidth
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,7 @@ def pass_terms(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: A
             frac = (t - 1) / t
             terms.append(Term(name, "comm", "decoder", L, "bf16", flops=frac * n * h,
                               bytes_read=1.0 * n * h * a, bytes_written=1.0 * n * h * a,
-                              comm_bytes=2.0 * frac * n * h * a))
+                              comm_bytes=LINK_DIRECTIONS * 2.0 * frac * n * h * a))  # ring, sent + received
 
     # -- attention block
     norm("attn_norm")
@@ -217,7 +222,7 @@ def pass_terms(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: A
                       bytes_read=2.0 * n * h * a + EMBED_BYTES * h, bytes_written=n * h * a))
     terms.append(Term("lm_head", "lm_head", "model", 1, "bf16", flops=2.0 * batch * h * v,
                       bytes_read=EMBED_BYTES * h * v + batch * h * a, bytes_written=batch * v * a,
-                      comm_bytes=(t - 1) / t * batch * m.vocab * a))  # all-gather of the logits
+                      comm_bytes=LINK_DIRECTIONS * (t - 1) / t * batch * m.vocab * a))  # logits gather, both ways
     return terms
 
 

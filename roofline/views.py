@@ -320,7 +320,7 @@ def prediction_metrics(pred, device: Device) -> list[dict]:
          "unit": "W", "kind": MODELED, "source": src},
         {"key": "usd_per_mtok", "label": "$/M tokens", "value": timed(getattr(pred, "usd_per_mtok", None)),
          "unit": "USD", "kind": MODELED, "source": price_src},
-        {"key": "ipw", "label": "IPW", "value": timed(getattr(pred, "ipw", None)), "unit": "%/W", "kind": MODELED,
+        {"key": "ipw", "label": "IPW", "value": timed(getattr(pred, "ipw", None)), "unit": "1/W", "kind": MODELED,
          "source": acc_src},
     ]
 
@@ -423,7 +423,7 @@ def fmt_metric(value: float | None, unit: str) -> str:
         return "—"
     if unit == "USD":
         return f"${value:,.3g}"
-    if unit == "%/W":
+    if unit == "1/W":  # accuracy (a fraction) per watt
         return f"{value:.3g} /W"
     return si(value, unit)
 

@@ -128,3 +128,52 @@ def test_to_dict_is_one_json_document_with_provenance():
 def test_bad_scenarios_raise_input_error(kw):
     with pytest.raises(InputError):
         predict("llama-3.1-8b", H100, Scenario(**kw))
+
+
+def test_sanity_against_measured_serving_numbers():
+    # Llama-3.1-8B bf16 on one H100 SXM: batch-1 decode streams ~15 GB of weights a step at ~3.0 TB/s -> ~5 ms
+    # + ~1 ms of launches (8 ops x 32 layers x 4 us); vLLM measures ~6-7 ms TPOT. Prefill of 1024 tokens:
+    # 2 * 8.03e9 * 1024 = 16.4 TFLOP at ~764 TF/s = 21.5 ms; measured TTFT ~20-25 ms.
+    p = predict("llama-3.1-8b", H100, Scenario(phase="decode", batch=1, prompt_tokens=1024))
+    assert 5.5e-3 < p.tpot_s < 7.0e-3
+    pre = predict("llama-3.1-8b", H100, Scenario(phase="prefill", batch=1, prompt_tokens=1024))
+    assert 18e-3 < pre.ttft_s < 26e-3 and pre.bound == "compute"
+
+
+def test_llama_70b_fit_by_precision():
+    # weights: decoder 68.45e9 params at wbits + a 16-bit scale per 128, embeddings 2.10e9 at 16 bits.
+    # bf16: 141 GB > 72 GB usable (90% of 80 GB) -> no; W4 g128: 68.45e9 * 0.515625 + 4.2e9 = 39.5 GB -> fits;
+    # W8A8 g128: 68.45e9 * 1.015625 + 4.2e9 = 73.7 GB > 72 GB -> no on H100 (vLLM needs
+    # gpu_memory_utilization > 0.9 there too), fits the 141 GB H200.
+    sc = Scenario(phase="decode", batch=1, prompt_tokens=1024)
+    assert not predict("llama-3.1-70b", H100, sc).fits
+    w4 = predict("llama-3.1-70b", H100, sc.with_(wbits=4))
+    assert w4.fits and w4.weight_bytes == pytest.approx(39.5e9, rel=0.01)
+    w8 = predict("llama-3.1-70b", H100, sc.with_(wbits=8, abits=8))
+    assert not w8.fits and w8.weight_bytes == pytest.approx(73.7e9, rel=0.01)
+    assert predict("llama-3.1-70b", "h200", sc.with_(wbits=8, abits=8)).fits
+
+
+def test_fit_uses_90_percent_of_capacity():
+    # USABLE_MEMORY_FRACTION = 0.9 (vLLM's default gpu_memory_utilization): 80 GB H100 -> 72 GB usable
+    from roofline.predict import USABLE_MEMORY_FRACTION, fit_check
+
+    dev = hwdb.get(H100)
+    usable = 0.9 * dev.memory_bytes
+    assert USABLE_MEMORY_FRACTION == 0.9
+    assert fit_check(usable - 2, 1, 1, dev, 1)[0]
+    ok, why = fit_check(usable - 2, 2, 1, dev, 1)
+    assert not ok and "90%" in why
+    p = predict("llama-3.1-8b", H100, Scenario())
+    assert p.usable_memory_bytes == usable and p.memory_bytes == p.weight_bytes + p.kv_bytes + p.activation_bytes
+
+
+def test_tensor_parallel_prefill_pays_the_allreduces_at_one_way_bandwidth():
+    # Llama-3.1-70B prefill 1024 tokens on 8 H100s: 2 all-reduces x 80 layers of S = 1024*8192*2 bytes;
+    # each moves 2*(7/8)*S = 29.4 MB a way at 450 GB/s (NVLink 4, 900 GB/s bidirectional) = 65.2 us + 4 us launch
+    # -> 160 * 69.2 us = 11.07 ms of comm (it was 5.86 ms when the aggregate was taken as one-way bandwidth)
+    p = predict("llama-3.1-70b", H100, Scenario(phase="prefill", batch=1, prompt_tokens=1024, tp=8))
+    df = p.ops_frame()
+    comm = df[df["kind"] == "comm"]
+    assert comm["count"].sum() == 160
+    assert comm["time_s"].sum() == pytest.approx(160 * (2 * 7 / 8 * 16_777_216 / 450e9 + 4e-6), rel=1e-3)

@@ -151,11 +151,35 @@ def test_kv_quantization_with_scales():
 
 def test_tensor_parallel_splits_heads_and_adds_allreduce():
     # tp 2: 2 query heads (64 wide), 1 KV head (K+V 64 wide): qkv FLOPs 2*16*64*128 = 262144
-    # all-reduce of N*h*2 = 2048 bytes: ring moves 2*(1/2)*2048 = 2048 bytes; adds (1/2)*16*64 = 512 FLOPs
+    # all-reduce of S = N*h*2 = 16*64*2 = 2048 bytes: a ring sends 2*(1/2)*S = 2048 bytes a device and receives
+    # as many; hwdb interconnect bandwidth is the bidirectional aggregate, so comm_bytes counts both: 4096
+    # (= 2048 at the one-way bandwidth, NCCL's bus bandwidth). Reduction adds (1/2)*16*64 = 512 FLOPs.
     ts = prefill(SC.with_(tp=2))
     assert ts["qkv_proj"].flops == 262144
-    assert fbw(ts["attn_allreduce"]) == (512, 2048, 2048) and ts["attn_allreduce"].comm_bytes == 2048
-    assert "mlp_allreduce" in ts and "attn_allreduce" not in prefill()
+    assert fbw(ts["attn_allreduce"]) == (512, 2048, 2048) and ts["attn_allreduce"].comm_bytes == 4096
+    assert ts["mlp_allreduce"].comm_bytes == 4096 and ts["attn_allreduce"].count == 2  # two a layer, every layer
+    assert "attn_allreduce" not in prefill()
+    # logits gathered over the vocab split: B*V*2 = 2*100*2 = 400 bytes, (tp-1)/tp = 1/2 crosses the links,
+    # counted both ways: 400; lm_head FLOPs 2*B*h*(V/2) = 2*2*64*50 = 12800
+    assert ts["lm_head"].comm_bytes == 400 and ts["lm_head"].flops == 12800
+    # tp 4: ring factor 2*(3/4) = 1.5: 1.5*2048 = 3072 each way -> 6144
+    assert prefill(SC.with_(tp=4))["mlp_allreduce"].comm_bytes == 6144
+
+
+def test_allreduce_is_priced_at_the_one_way_link_bandwidth():
+    # Llama-3.1-70B prefill of 1024 tokens, tp 8 on h100-sxm (NVLink 4: 900 GB/s bidirectional = 450 GB/s a way):
+    # S = 1024*8192*2 = 16,777,216 bytes; ring sends 2*(7/8)*S = 29,360,128 bytes a device each way
+    # -> 29,360,128 / 450e9 = 65.2 us an all-reduce (plus the launch overhead), not 32.6 us.
+    import hwdb
+    from roofline.catalog import get_model
+    from roofline.model import estimate
+
+    dev = hwdb.get("h100-sxm")
+    m = get_model("llama-3.1-70b")
+    t = by_name(tf.prefill_terms(m, Scenario(phase="prefill", batch=1, prompt_tokens=1024, tp=8)))["attn_allreduce"]
+    e = estimate(t.op(), dev)
+    assert e.comm_time_s / t.count == pytest.approx(2 * 7 / 8 * 16_777_216 / (dev.interconnect_bw_bytes_per_s / 2))
+    assert e.comm_time_s / t.count == pytest.approx(65.2e-6, rel=1e-3) and e.bound == "comm"
 
 
 def test_contextual_sparsity_scales_active_neurons_and_heads():
@@ -185,3 +209,48 @@ def test_memory_footprint():
     assert tf.weight_bytes(tied, SC) == 198272 - 12800
     # KV: B*positions*layers*2*Hkv*d*2 = 2*10*2*2*2*32*2 = 10240
     assert tf.kv_cache_bytes(TOY, SC, 2, 10) == 10240
+
+
+def test_lm_head_in_decode_is_2hV_a_sequence():
+    # convention: prefill computes logits for the last position only; a decode step for its one new token.
+    # Either way B sequences -> 2*B*h*V = 2*2*64*100 = 25600 FLOPs, weights 64*100*2 = 12800 bytes read once
+    # + B hidden states 2*64*2 = 256; logits 2*100*2 = 400 written
+    t = by_name(tf.decode_terms(TOY, SC.with_(phase="decode"), 8))["lm_head"]
+    assert fbw(t) == (25600, 13056, 400)
+    assert fbw(t) == fbw(prefill()["lm_head"])  # independent of the prompt length
+
+
+def test_w4a16_moves_4_plus_16_over_g_bits_a_weight():
+    # (4 + 16/g) bits: g=128 -> 4.125 bits = 0.515625 bytes; g=32 -> 4.5 bits = 0.5625 bytes
+    assert tf.weight_bytes_per_elem(Scenario(wbits=4, group_size=128)) == 4.125 / 8
+    assert tf.weight_bytes_per_elem(Scenario(wbits=4, group_size=32)) == 4.5 / 8
+    # 2:4 on W4 g128: half the values (2 bits a dense weight) + 2-bit index a kept value (1 bit a dense weight)
+    # + half the scales (16/128/2 = 0.0625 bits) = 3.0625 bits = 0.3828125 bytes a dense weight
+    assert tf.weight_bytes_per_elem(Scenario(wbits=4, group_size=128, weight_sparsity="2:4")) == 3.0625 / 8
+    assert tf.weight_bytes_per_elem(Scenario()) == 2.0  # bf16, no scales
+
+
+def test_moe_decode_reads_the_union_of_touched_experts():
+    # batch B = 3 decode tokens, E = 4, k = 2: expected distinct experts 4*(1 - (1 - 2/4)^3) = 4*0.875 = 3.5
+    # (not all 4, not k = 2). gate_up weights read: 3.5 experts * 64 * (2*48) * 2 bytes = 43008; + 3 tokens'
+    # input for each of the k experts: 3*2*64*2 = 768 -> 43776. FLOPs follow k: 2*(3*2)*64*96 = 73728.
+    # down: 3.5 * 48 * 64 * 2 = 21504 + input 3*2*48*2 = 576 -> 22080
+    ts = by_name(tf.decode_terms(MOE, Scenario(phase="decode", batch=3, prompt_tokens=8), 8))
+    assert tf.experts_touched(MOE, 3) == pytest.approx(3.5)
+    assert fbw(ts["gate_up_proj"]) == pytest.approx((73728, 43776, 3 * 2 * 96 * 2))
+    assert ts["down_proj"].bytes_read == pytest.approx(22080)
+
+
+def test_llama_8b_decode_reads_the_whole_kv_cache_of_every_layer():
+    # KV a token: 32 layers * 8 kv heads * 128 * 2 (K, V) * 2 bytes = 131,072 B.
+    # Decode at L = 8191 cached tokens attends 8192 positions: reads 8192 * 131,072 = 1,073,741,824 bytes of
+    # K/V a sequence a step, plus Q (4096*2 = 8192 B a layer); B = 4 -> 4x
+    from roofline.catalog import get_model
+
+    m = get_model("llama-3.1-8b")
+    sc = Scenario(phase="decode", batch=4, prompt_tokens=8191)
+    assert tf.kv_cache_bytes(m, sc, 1, 1) == 131_072
+    t = by_name(tf.decode_terms(m, sc))["flash_attention"]
+    assert t.count * (t.bytes_read - 4 * 4096 * 2) == 4 * 8192 * 131_072
+    # FLOPs: 4 * (B*H = 4*32) * 8192 * 128 a layer (QK^T and PV, 2 each)
+    assert t.flops == 4 * 4 * 32 * 8192 * 128
