@@ -88,7 +88,7 @@ def test_every_candidate_config(m, k, n, group):
     x = torch.randn(m, k, dtype=torch.float16)
     qw, s = ternary.quantize(torch.randn(n, k) / k**0.5, group)
     ref = ternary.reference(x, qw, s, group)
-    for cfg in lowbit.candidates_for(m):
+    for cfg in lowbit.candidates_for(m, ternary.BITS):
         err = max_rel_error(ternary.ternary_linear(x, qw, s, group=group, cfg=cfg), ref)
         assert err <= ternary.RTOL["fp16"], f"{cfg} rel err {err:.2e} (seed {seed})"
 

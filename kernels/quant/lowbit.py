@@ -248,21 +248,37 @@ GEMM_CFGS_MID = (  # 16 < M <= 64
     Cfg({"BLOCK_M": 32, "BLOCK_N": 128, "BLOCK_KP": 32, "GROUP_M": 8}, num_warps=4, num_stages=3),
     Cfg({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_KP": 32, "GROUP_M": 8}, num_warps=4, num_stages=3),
 )
-GEMM_CFGS_LARGE = (  # M > 64
-    Cfg({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),
-    Cfg({"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),
-    Cfg({"BLOCK_M": 64, "BLOCK_N": 256, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),
-    Cfg({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_KP": 32, "GROUP_M": 8}, num_warps=4, num_stages=4),
+# Shared memory: the pipeline buffers all E code planes' x tiles of a K step, so a stage holds
+# E*BLOCK_M*BLOCK_KP activations: 2-bit codes (E = 16) double it, and so do fp32 activations. Every candidate
+# must fit one H100 CTA (227 KB; tests/test_quant_compile_sm90.py compiles them for sm_90 and checks): a config
+# that does not fit is skipped by the tuner but fails outright when forced (cfg=..., ROOFLINE_QUANT_TUNE=0).
+# Sizes from the sm_90 compile (bf16/fp16): 128x64/KP32/4 stages needed 284 KB (4-bit) and 540 KB (2-bit).
+GEMM_CFGS_LARGE = (  # M > 64, 4-bit codes
+    Cfg({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),  # 116 KB
+    Cfg({"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),  # 136 KB
+    Cfg({"BLOCK_M": 64, "BLOCK_N": 256, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),  # 88 KB
+    Cfg({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=4, num_stages=4),  # 142 KB
+)
+GEMM_CFGS_LARGE_2BIT = (  # M > 64, 2-bit codes: the same tiles, one stage fewer where two-bit x tiles overflow
+    Cfg({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),  # 212 KB
+    Cfg({"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=2),  # 152 KB
+    Cfg({"BLOCK_M": 64, "BLOCK_N": 256, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=8, num_stages=3),  # 140 KB
+    Cfg({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_KP": 16, "GROUP_M": 8}, num_warps=4, num_stages=3),  # 202 KB
 )
 
 
-def candidates_for(m: int) -> tuple[Cfg, ...]:
-    """The config candidates the launcher tries for M tokens (tests run each under the interpreter)."""
+def candidates_for(m: int, bits: int = 4, ieee: bool = False) -> tuple[Cfg, ...]:
+    """The config candidates the launcher tries for M tokens with ``bits``-bit codes; with ``ieee`` (fp32
+    activations, a test dtype: x tiles twice as large) the GEMM pipeline is cut to 2 stages.
+    The interpreter tests run each candidate; the sm_90 compile test checks each fits a CTA's shared memory."""
     if m == 1:
         return GEMV_CFGS
     if m <= DECODE_MAX_M:
         return DECODE_DOT_CFGS
-    return GEMM_CFGS_MID if m <= 64 else GEMM_CFGS_LARGE
+    cfgs = GEMM_CFGS_MID if m <= 64 else GEMM_CFGS_LARGE_2BIT if bits == 2 else GEMM_CFGS_LARGE
+    if ieee:
+        cfgs = tuple(Cfg(c.meta, c.num_warps, 2) for c in cfgs)
+    return cfgs
 
 
 def _aligned(group: int, kp: int, block_kp: int) -> bool:
@@ -331,7 +347,7 @@ def lowbit_linear(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, 
                 ALIGNED=aligned, **common, **c.meta, num_warps=c.num_warps, num_stages=c.num_stages)
 
     if cfg is None:
-        cands = _prefer_aligned(candidates_for(m), group, kp)
+        cands = _prefer_aligned(candidates_for(m, bits, x.dtype == torch.float32), group, kp)
         key = ("lowbit", bits, bucket_m(m), n, k, group, zeros is not None, x.dtype, scales.dtype)
         cfg = choose(key, cands, launch, x.device)
     launch(cfg)

@@ -107,7 +107,9 @@ def quantize(w: torch.Tensor, group: int = 128, sym: bool = True,
         z = None
     else:
         lo, hi = wg.amin(-1).clamp(max=0), wg.amax(-1).clamp(min=0)
-        s = ((hi - lo) / 15).clamp_min(1e-8).to(sdt)
+        s32 = ((hi - lo) / 15).clamp_min(1e-8)
+        s = s32.to(sdt)  # round the stored scale up, never down: 15 steps must still span [lo, hi]
+        s = torch.where(s.float() < s32, torch.nextafter(s, torch.full_like(s, float("inf"))), s)
         zf = torch.clamp(torch.round(-lo / s.float()), 0, 15)
         q = torch.clamp(torch.round(wg / s.float()[..., None]) + zf[..., None], 0, 15)
         z = zf.to(torch.uint8).t().contiguous()  # (groups, N)
