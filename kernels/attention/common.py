@@ -8,25 +8,20 @@ sees keys j <= i + (Sk - Sq); with Sq == Sk this is SDPA's ``is_causal``.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 
 import torch
 
+from kernels.common import DTYPE_NAMES, TORCH_DTYPES, dot_precision, interpreting, num_sms, torch_dtype  # noqa: F401
+from kernels.common import dtype_name as _dtype_name
 from roofline.errors import InputError
 
 LOG2E = 1.4426950408889634  # softmax runs in base 2: exp(x) = exp2(x * log2(e))
 LN2 = 0.6931471805599453
 HEAD_DIMS = (16, 32, 64, 128)  # issue: 64 and 128; 16/32 come free (tl.dot needs K >= 16)
-TORCH_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
 ELEM_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "int8": 1}
 REF_CHUNK_BYTES = 512 * 2**20  # fp32 score rows the reference materializes at once
 
-
-def interpreting() -> bool:
-    """True when Triton kernels run on the CPU interpreter (TRITON_INTERPRET=1)."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def triton_gpu_only(dtype: str) -> set[str]:
@@ -34,20 +29,10 @@ def triton_gpu_only(dtype: str) -> set[str]:
     return set() if interpreting() and dtype != "bf16" else {"ours"}
 
 
-def torch_dtype(name: str) -> torch.dtype:
-    try:
-        return TORCH_DTYPES[name]
-    except KeyError:
-        raise InputError(f"unknown dtype {name!r} (known: {', '.join(TORCH_DTYPES)})") from None
-
-
 def dtype_name(t: torch.Tensor) -> str:
-    return DTYPE_NAMES[t.dtype]
+    return _dtype_name(t.dtype, "the attention kernels")
 
 
-def dot_precision(dtype: torch.dtype) -> str:
-    """fp32 inputs use exact fp32 products (tests); 16-bit inputs ignore the setting."""
-    return "ieee" if dtype == torch.float32 else "tf32"
 
 
 def check_device(*ts: torch.Tensor) -> None:
@@ -131,9 +116,7 @@ def default_scale(D: int, sm_scale: float | None) -> float:
 
 def cuda_sm_count(device: torch.device) -> int:
     """Streaming multiprocessors of the device (a nominal 4 on the CPU interpreter)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).multi_processor_count
-    return 4
+    return num_sms(device, off_gpu=4)
 
 
 def make_qkv(shape: dict, dtype: str, device: str, seed: int = 0) -> tuple[torch.Tensor, ...]:

@@ -15,13 +15,12 @@ from typing import Any
 
 import torch
 
+from kernels.common import DTYPE_NAMES, TORCH_DTYPES, num_sms  # noqa: F401  (re-exported for the quant launchers)
 from roofline.errors import InputError
 
 # Read once at import: triton.jit decides interpreted vs compiled when the kernels are defined.
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
-TORCH_DTYPES: dict[str, torch.dtype] = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-DTYPE_NAMES: dict[torch.dtype, str] = {v: k for k, v in TORCH_DTYPES.items()}
 ELEMENT_BYTES: dict[str, int] = {"fp16": 2, "bf16": 2, "fp32": 4}
 
 
@@ -62,12 +61,6 @@ def choose(key: tuple, candidates: Sequence[Cfg], launch: Callable[[Cfg], Any], 
     _BEST[key] = best
     return best
 
-
-def num_sms(device: torch.device) -> int:
-    """Streaming multiprocessors of a CUDA device (queried, never assumed); 1 elsewhere."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).multi_processor_count
-    return 1
 
 
 def bucket_m(m: int) -> int:

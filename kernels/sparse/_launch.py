@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
-from roofline.errors import InputError
-
-TORCH_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
-DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}
+from kernels.common import dot_precision, interpreting, num_sms  # noqa: F401  (the sparse kernels import these from here)
+from kernels.common import dtype_name as _dtype_name
+from kernels.common import torch_dtype as _torch_dtype
 
 # Accepted max |out - ref| / max |ref| per dtype, against an fp32 reference on the same inputs. Reason: the
 # kernels accumulate in fp32, so the error is the final rounding of the output (fp16 2^-11 = 4.9e-4,
@@ -19,31 +16,17 @@ RTOL = {"fp16": 2e-3, "bf16": 1.6e-2, "fp32": 1e-4}
 
 
 def torch_dtype(name: str) -> torch.dtype:
-    if name not in TORCH_DTYPES:
-        raise InputError(f"unsupported dtype {name!r} for the sparse kernels (supported: {', '.join(TORCH_DTYPES)})")
-    return TORCH_DTYPES[name]
+    return _torch_dtype(name, "the sparse kernels")
 
 
 def dtype_name(dtype: torch.dtype) -> str:
-    if dtype not in DTYPE_NAMES:
-        raise InputError(f"unsupported dtype {dtype} for the sparse kernels (supported: fp16, bf16, fp32)")
-    return DTYPE_NAMES[dtype]
+    return _dtype_name(dtype, "the sparse kernels")
 
-
-def interpreting() -> bool:
-    """True when Triton kernels run on the CPU through the interpreter (TRITON_INTERPRET=1)."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def can_run_triton(device: torch.device | str) -> bool:
     return torch.device(device).type == "cuda" or interpreting()
 
-
-def num_sms(device: torch.device | str) -> int:
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        return torch.cuda.get_device_properties(dev).multi_processor_count
-    return 1
 
 
 def split_for(programs: int, k_tiles: int, target_programs: int) -> int:
@@ -55,6 +38,3 @@ def split_for(programs: int, k_tiles: int, target_programs: int) -> int:
     return -(-k_tiles // per)
 
 
-def dot_precision(dtype: torch.dtype) -> str:
-    """fp32 dots in IEEE fp32 (the reference's precision); fp16/bf16 ignore it."""
-    return "ieee" if dtype == torch.float32 else "tf32"
