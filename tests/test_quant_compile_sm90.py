@@ -49,9 +49,10 @@ def _launches() -> list[dict]:
     recorded, not run: [{"fn": JITFunction, "args", "kwargs", "dtype", "shape", "cfg"}]."""
     import torch
 
-    from kernels.quant import _common, lowbit, ternary, w4a16, w8a8
+    from kernels.common import TORCH_DTYPES
+    from kernels.quant import lowbit, ternary, w4a16, w8a8
 
-    tdt = _common.TORCH_DTYPES
+    tdt = TORCH_DTYPES
     records: list[dict] = []
     context: dict = {"every": True}
 

@@ -165,7 +165,7 @@ def test_registry_entry_prepares_on_cpu():
 
 
 def test_ours_gpu_only_without_interpreter(monkeypatch):
-    monkeypatch.setattr(_common, "INTERPRET", False)
+    monkeypatch.setenv("TRITON_INTERPRET", "0")  # read at call time by kernels.common.interpreting
     b = w4a16.prepare({"M": 1, "K": 128, "N": 16, "group": 64}, "fp16", "cpu")
     assert "ours" in b.gpu_only
     with pytest.raises(InputError, match="TRITON_INTERPRET"):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from kernels.registry import load_all, max_rel_error
-from kernels.sparse._launch import RTOL
 from kernels.sparse.semi_structured import (
+    RTOL,
     TritonConfig,
     choose_path,
     compress_2_4,
@@ -26,7 +26,7 @@ from kernels.sparse.semi_structured import (
 from roofline.errors import InputError
 
 # Tolerance: max |out - ref| / max |ref| <= RTOL[dtype] (fp16 2e-3, fp32 1e-4) vs an fp32 reference; the kernel
-# accumulates in fp32, so the error is the output rounding plus summation order (see kernels/sparse/_launch.py).
+# accumulates in fp32, so the error is the output rounding plus summation order (see kernels/sparse/semi_structured.py).
 DTYPES = [torch.float16, torch.float32]
 SHAPES = [(1, 48, 128), (17, 40, 96), (5, 33, 260)]  # (M, N, K): decode, M > 16, odd N and K % 32 != 0
 

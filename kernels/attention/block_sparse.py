@@ -23,6 +23,7 @@ import triton
 import triton.language as tl
 
 from kernels.attention import common, flash
+from kernels.common import ELEMENT_BYTES, dot_precision, gpu_only, interpreting
 from kernels.registry import Bench
 from roofline.errors import InputError
 from roofline.ops import Op
@@ -312,10 +313,10 @@ def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
             v.stride(0), v.stride(1), v.stride(2), o.stride(0), o.stride(1), o.stride(2),
             *bstrides(fc), *bstrides(fi), *bstrides(pi),
             H, H // Hkv, Sq, Sk, common.default_scale(D, sm_scale) * common.LOG2E, mask.window)
-    meta = dict(HEAD_DIM=D, CAUSAL=mask.causal, HAS_WINDOW=mask.window > 0, DOT_PREC=common.dot_precision(q.dtype),
+    meta = dict(HEAD_DIM=D, CAUSAL=mask.causal, HAS_WINDOW=mask.window > 0, DOT_PREC=dot_precision(q.dtype),
                 BLOCK_M=mask.q_block, KV_BLOCK=mask.kv_block)
     grid = (triton.cdiv(Sq, mask.q_block), B * H)
-    if block_n is None and not common.interpreting():
+    if block_n is None and not interpreting():
         _block_sparse_tuned[grid](*args, **meta)
     else:
         bn = block_n or min(32, mask.kv_block)
@@ -347,7 +348,7 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: BlockSpar
 
 def cost(mask: BlockSparseMask, B: int, H: int, Hkv: int, D: int, dtype: str) -> list[Op]:
     """FLOPs 4·D per kept pair; read Q and each distinct kept K/V block once per kv head; write O and LSE."""
-    e = common.ELEM_BYTES[dtype]
+    e = ELEMENT_BYTES[dtype]
     kept = mask.kept.expand(B, H, *mask.kept.shape[2:])
     flops = 4.0 * D * float((kept.to(torch.float64) * mask.pairs.to(kept.device)).sum())
     used = kept.any(dim=2).view(B, Hkv, H // Hkv, -1).any(dim=2)  # (B, Hkv, nKb): blocks some head reads
@@ -363,7 +364,7 @@ def selection_cost(B: int, H: int, Hkv: int, Sq: int, Sk: int, D: int, q_block: 
                    dtype: str) -> list[Op]:
     """The centroid top-k lookup (done once per mask, outside the timed kernel): read Q and K once for the
     centroids, score nQb × nKb centroid pairs per head."""
-    e = common.ELEM_BYTES[dtype]
+    e = ELEMENT_BYTES[dtype]
     nqb, nkb = triton.cdiv(Sq, q_block), triton.cdiv(Sk, kv_block)
     flops = B * H * Sq * D + B * Hkv * Sk * D + 2.0 * B * H * nqb * nkb * D
     return [Op("block_sparse_centroid_topk", "attention", flops, e * (B * H * Sq * D + B * Hkv * Sk * D),
@@ -424,11 +425,11 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     flex = torch.compile(flex_attention)  # compiled lazily, on the first call
     bm = flex_block_mask(mask, B, H)
     impls["flex-attention"] = lambda: (flex(q, k, v, block_mask=bm, enable_gqa=H != Hkv),)
-    gpu_only = {"sdpa-flash-causal", "sdpa-cudnn-causal", "flex-attention"}
-    gpu_only |= common.triton_gpu_only(dtype)
+    cpu_blocked = {"sdpa-flash-causal", "sdpa-cudnn-causal", "flex-attention"}
+    cpu_blocked |= gpu_only(dtype)
     return Bench(kernel="block_sparse_attention", shape=dict(shape), dtype=dtype, impls=impls,
                  reference=lambda: reference(q, k, v, mask), ops=cost(mask, B, H, Hkv, D, dtype),
-                 rtol=common.rtol_for(dtype), peer_ops=peer_ops, gpu_only=gpu_only)
+                 rtol=common.rtol_for(dtype), peer_ops=peer_ops, gpu_only=cpu_blocked)
 
 
 # issue 5 sweep: B4 H32 S16k D128, kept fraction of the S×S scores, sliding window and centroid top-k

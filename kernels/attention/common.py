@@ -12,21 +12,15 @@ from collections.abc import Callable
 
 import torch
 
-from kernels.common import DTYPE_NAMES, TORCH_DTYPES, dot_precision, interpreting, num_sms, torch_dtype  # noqa: F401
+from kernels.common import DTYPE_NAMES, check_runnable, num_sms, torch_dtype
 from kernels.common import dtype_name as _dtype_name
 from roofline.errors import InputError
 
 LOG2E = 1.4426950408889634  # softmax runs in base 2: exp(x) = exp2(x * log2(e))
 LN2 = 0.6931471805599453
 HEAD_DIMS = (16, 32, 64, 128)  # issue: 64 and 128; 16/32 come free (tl.dot needs K >= 16)
-ELEM_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4, "int8": 1}
 REF_CHUNK_BYTES = 512 * 2**20  # fp32 score rows the reference materializes at once
 
-
-
-def triton_gpu_only(dtype: str) -> set[str]:
-    """{"ours"} where our Triton kernel cannot run here: no interpreter, or bf16 (its tl.dot is wrong there)."""
-    return set() if interpreting() and dtype != "bf16" else {"ours"}
 
 
 def dtype_name(t: torch.Tensor) -> str:
@@ -39,8 +33,7 @@ def check_device(*ts: torch.Tensor) -> None:
     dev = ts[0].device
     if any(t.device != dev for t in ts):
         raise InputError(f"tensors on different devices: {sorted({str(t.device) for t in ts})}")
-    if dev.type != "cuda" and not interpreting():
-        raise InputError(f"Triton kernels need a CUDA tensor (got {dev}); set TRITON_INTERPRET=1 for the CPU")
+    check_runnable(dev, "the attention kernels")
 
 
 def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_rank: int = 4) -> tuple[int, int]:

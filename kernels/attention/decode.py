@@ -22,6 +22,7 @@ import triton
 import triton.language as tl
 
 from kernels.attention import common
+from kernels.common import ELEMENT_BYTES, dot_precision, gpu_only, interpreting, torch_dtype
 from kernels.registry import Bench
 from roofline.errors import InputError
 from roofline.ops import Op
@@ -212,9 +213,9 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, seq_lens
             q.stride(0), q.stride(1), k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2),
             Hkv, group, chunk, num_splits, common.default_scale(D, sm_scale) * common.LOG2E,
             triton.next_power_of_2(chunk))
-    meta = dict(HEAD_DIM=D, BLOCK_H=block_h, KV_INT8=kv_int8, DOT_PREC=common.dot_precision(q.dtype))
+    meta = dict(HEAD_DIM=D, BLOCK_H=block_h, KV_INT8=kv_int8, DOT_PREC=dot_precision(q.dtype))
     grid = (B * Hkv, num_splits)
-    if block_n is None and not common.interpreting():
+    if block_n is None and not interpreting():
         _decode_split_tuned[grid](*args, **meta)
     else:
         _decode_split_kernel[grid](*args, **meta, BLOCK_N=block_n or INTERPRETER_BLOCK_N)
@@ -246,7 +247,7 @@ def cost(B: int, H: int, Hkv: int, L: int, D: int, dtype: str, kv_dtype: str | N
          num_splits: int = 1, seq_lens: list[int] | None = None) -> list[Op]:
     """Split pass: read K, V (2·Hkv·D·elem per cached token) and Q, write fp32 partials; combine pass:
     read the partials, write O and LSE. FLOPs 4·H·D per cached token (QKᵀ and PV)."""
-    e, ekv = common.ELEM_BYTES[dtype], common.ELEM_BYTES[kv_dtype or dtype]
+    e, ekv = ELEMENT_BYTES[dtype], ELEMENT_BYTES[kv_dtype or dtype]
     tokens = B * L if seq_lens is None else sum(seq_lens)
     partial_bytes = 4 * B * H * num_splits * (D + 1)
     scale_bytes = 8 * Hkv if kv_dtype == "int8" else 0
@@ -264,7 +265,7 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     B, H, Hkv, L, D = shape["B"], shape["H"], shape["Hkv"], shape["L"], shape["D"]
     kv_int8 = shape.get("kv_dtype") == "int8"
     g = torch.Generator(device=device).manual_seed(0)
-    dt = common.torch_dtype(dtype)
+    dt = torch_dtype(dtype)
     q = torch.randn((B, H, D), generator=g, device=device, dtype=dt)
     k = torch.randn((B, Hkv, L, D), generator=g, device=device, dtype=dt)
     v = torch.randn((B, Hkv, L, D), generator=g, device=device, dtype=dt)
@@ -291,11 +292,11 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     for name, be in (("sdpa-cudnn", "CUDNN_ATTENTION"), ("sdpa-efficient", "EFFICIENT_ATTENTION")):
         impls[name] = common.sdpa_peer(q, ke, ve, False, be, decode=True)
         peer_ops[name] = cost(B, H, H, L, D, dtype)[:1]
-    gpu_only = {"sdpa-flash", "sdpa-cudnn", "sdpa-efficient"} | common.triton_gpu_only(dtype)
+    cpu_blocked = {"sdpa-flash", "sdpa-cudnn", "sdpa-efficient"} | gpu_only(dtype)
     return Bench(kernel="decode_attention", shape=dict(shape), dtype=dtype, impls=impls,
                  reference=lambda: reference(q, kc, vc, lens, ks, vs), ops=ops,
                  rtol=common.rtol_for(dtype),  # the reference dequantizes the same int8 cache
-                 peer_ops=peer_ops, gpu_only=gpu_only)
+                 peer_ops=peer_ops, gpu_only=cpu_blocked)
 
 
 # issue 5 sweep: GQA 32/8, D128, (B, L) pairs; plus a ragged batch and the int8 cache at B16 L8k

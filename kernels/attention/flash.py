@@ -21,6 +21,7 @@ import triton
 import triton.language as tl
 
 from kernels.attention import common
+from kernels.common import ELEMENT_BYTES, dot_precision, gpu_only, interpreting
 from kernels.registry import Bench
 from roofline.errors import InputError
 from roofline.ops import Op
@@ -150,8 +151,8 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: b
     args = (q, k, v, o, lse, q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
             v.stride(0), v.stride(1), v.stride(2), o.stride(0), o.stride(1), o.stride(2),
             H, H // Hkv, Sq, Sk, qk_scale, triton.next_power_of_2(max(Sq, Sk)))
-    meta = dict(HEAD_DIM=D, CAUSAL=causal, DOT_PREC=common.dot_precision(q.dtype))
-    if config is None and not common.interpreting():
+    meta = dict(HEAD_DIM=D, CAUSAL=causal, DOT_PREC=dot_precision(q.dtype))
+    if config is None and not interpreting():
         grid = lambda m: (triton.cdiv(Sq, m["BLOCK_M"]), B * H)  # noqa: E731
         _flash_fwd_tuned[grid](*args, **meta)
     else:
@@ -179,7 +180,7 @@ def kept_pairs(Sq: int, Sk: int, causal: bool) -> int:
 
 def cost(B: int, H: int, Hkv: int, Sq: int, Sk: int, D: int, causal: bool, dtype: str) -> list[Op]:
     """One forward call: 4·B·H·D·kept_pairs FLOPs; read Q, K, V once; write O and the fp32 LSE."""
-    e = common.ELEM_BYTES[dtype]
+    e = ELEMENT_BYTES[dtype]
     flops = 4.0 * B * H * D * kept_pairs(Sq, Sk, causal)
     bytes_read = e * (B * H * Sq * D + 2 * B * Hkv * Sk * D)
     bytes_written = e * B * H * Sq * D + 4 * B * H * Sq
@@ -200,11 +201,11 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     for name, be in (("sdpa-flash", "FLASH_ATTENTION"), ("sdpa-cudnn", "CUDNN_ATTENTION"),
                      ("sdpa-efficient", "EFFICIENT_ATTENTION")):
         impls[name] = common.sdpa_peer(q, k, v, causal, be)
-    gpu_only = {"sdpa-flash", "sdpa-cudnn", "sdpa-efficient"}
-    gpu_only |= common.triton_gpu_only(dtype)
+    cpu_blocked = {"sdpa-flash", "sdpa-cudnn", "sdpa-efficient"}
+    cpu_blocked |= gpu_only(dtype)
     return Bench(kernel="flash_attention", shape=dict(shape), dtype=dtype, impls=impls,
                  reference=lambda: reference(q, k, v, causal=causal),
-                 ops=cost(B, H, Hkv, Sq, Sk, D, causal, dtype), rtol=common.rtol_for(dtype), gpu_only=gpu_only)
+                 ops=cost(B, H, Hkv, Sq, Sk, D, causal, dtype), rtol=common.rtol_for(dtype), gpu_only=cpu_blocked)
 
 
 # issue 5 sweep: B4 H32, S 1k..16k, D 64/128, causal and not

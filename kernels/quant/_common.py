@@ -1,4 +1,5 @@
-"""Shared plumbing of the quant kernels: dtype names, input checks, device queries, config choice.
+"""Shared plumbing of the quant kernels: input checks and config choice (dtype names, interpreter
+detection and SM counts are kernels/common.py's).
 
 Config choice: each launcher passes a short candidate list (best guess first). On CUDA the first call
 for a key times every candidate once with ``triton.testing.do_bench`` and caches the fastest (a tiny
@@ -15,13 +16,8 @@ from typing import Any
 
 import torch
 
-from kernels.common import DTYPE_NAMES, TORCH_DTYPES, num_sms  # noqa: F401  (re-exported for the quant launchers)
+from kernels.common import interpreting
 from roofline.errors import InputError
-
-# Read once at import: triton.jit decides interpreted vs compiled when the kernels are defined.
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-ELEMENT_BYTES: dict[str, int] = {"fp16": 2, "bf16": 2, "fp32": 4}
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,7 @@ _BEST: dict[tuple, Cfg] = {}
 
 def choose(key: tuple, candidates: Sequence[Cfg], launch: Callable[[Cfg], Any], device: torch.device) -> Cfg:
     """The fastest candidate for ``key`` on CUDA (timed once, cached), else the first one."""
-    if device.type != "cuda" or INTERPRET or len(candidates) == 1 or os.environ.get("ROOFLINE_QUANT_TUNE") == "0":
+    if device.type != "cuda" or interpreting() or len(candidates) == 1 or os.environ.get("ROOFLINE_QUANT_TUNE") == "0":
         return candidates[0]
     if key in _BEST:
         return _BEST[key]
@@ -77,28 +73,3 @@ def check_tensor(name: str, t: Any, dtypes: tuple[torch.dtype, ...], ndim: int, 
         raise InputError(f"{name} must be {ndim}-D, got shape {tuple(t.shape)}")
     if device is not None and t.device != device:
         raise InputError(f"{name} is on {t.device}, the activations on {device}: put them on one device")
-
-
-def check_runnable(device: torch.device) -> None:
-    """Triton kernels run on CUDA, or on the CPU only under the interpreter (TRITON_INTERPRET=1)."""
-    if device.type == "cuda":
-        return
-    if device.type == "cpu" and INTERPRET:
-        return
-    raise InputError(f"the Triton kernel cannot run on {device}: use a CUDA device, or set TRITON_INTERPRET=1 "
-                     "before importing kernels to run it on the CPU")
-
-
-def torch_dtype(name: str, allowed: tuple[str, ...]) -> torch.dtype:
-    if name not in allowed:
-        raise InputError(f"dtype {name!r} not supported here (supported: {', '.join(allowed)})")
-    return TORCH_DTYPES[name]
-
-
-def ours_is_gpu_only(device: str, dtype: str = "", bf16_dot: bool = False) -> bool:
-    """The profiler skips 'ours' on a CPU unless the Triton interpreter is on, and also skips kernels that
-    feed bf16 to tl.dot there (the interpreter computes those wrongly)."""
-    if device != "cpu":
-        return True
-    return not INTERPRET or (bf16_dot and dtype == "bf16")
-

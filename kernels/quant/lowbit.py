@@ -36,7 +36,8 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.quant._common import Cfg, bucket_m, check_runnable, check_tensor, choose, num_sms
+from kernels.common import check_runnable, num_sms
+from kernels.quant._common import Cfg, bucket_m, check_tensor, choose
 from roofline.errors import InputError
 
 MAGIC_F32 = 8388608.0  # 2**23: fp32 with exponent 23, so the low mantissa bits read as an integer

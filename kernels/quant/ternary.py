@@ -20,7 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kernels.quant._common import ELEMENT_BYTES, Cfg, check_tensor, ours_is_gpu_only, torch_dtype
+from kernels.common import ELEMENT_BYTES, OUTPUT_RTOL, gpu_only, torch_dtype
+from kernels.quant._common import Cfg, check_tensor
 from kernels.quant.lowbit import check_packed, lowbit_linear
 from kernels.quant.w4a16 import LAYERS, bf16_linear_ops, pack, unpack
 from kernels.registry import Bench
@@ -120,9 +121,9 @@ def prepare(shape: dict, dtype: str, device: str) -> Bench:
                  reference=lambda: reference(x, qweight, scales, group),
                  ops=cost(m, k, n, group, dtype, scales.element_size()), rtol=RTOL[dtype],
                  peer_ops={"torch-bf16-linear": bf16_linear_ops(m, k, n)},
-                 gpu_only={"ours"} if ours_is_gpu_only(device, dtype, bf16_dot=True) else set())
+                 gpu_only=gpu_only(dtype, bf16_dot=True))
 
 
 # Same reasons as w4a16.RTOL: output rounding to the activation dtype (the weights -1/0/+1 are exact in
 # every dtype; on group-straddling odd shapes the scaled weight s*t is rounded once before the dot).
-RTOL = {"fp16": 2e-3, "bf16": 1.6e-2, "fp32": 1e-5}
+RTOL = OUTPUT_RTOL

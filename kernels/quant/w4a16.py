@@ -24,14 +24,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kernels.quant._common import (
-    ELEMENT_BYTES,
-    INTERPRET,
-    Cfg,
-    check_tensor,
-    ours_is_gpu_only,
-    torch_dtype,
-)
+from kernels.common import ELEMENT_BYTES, OUTPUT_RTOL, gpu_only, interpreting, torch_dtype
+from kernels.quant._common import Cfg, check_tensor
 from kernels.quant.lowbit import check_packed, lowbit_linear
 from kernels.registry import Bench
 from roofline.errors import InputError
@@ -203,27 +197,27 @@ def prepare(shape: dict, dtype: str, device: str) -> Bench:
     sdt = dt if dt != torch.float32 else torch.float16
     qweight, scales, zeros = quantize(w, group, sym, scale_dtype=sdt)
     impls = {"ours": lambda: w4a16_linear(x, qweight, scales, zeros, group=group)}
-    gpu_only = {"ours"} if ours_is_gpu_only(device, dtype, bf16_dot=True) else set()
+    cpu_blocked = gpu_only(dtype, bf16_dot=True)
     xb, wb = x.to(torch.bfloat16), dequant(qweight, scales, zeros, k, group).to(torch.bfloat16)
     impls["torch-bf16-linear"] = lambda: F.linear(xb, wb)
     peer_ops = {"torch-bf16-linear": bf16_linear_ops(m, k, n)}
     del w
-    tg = tinygemm_peer(x, unpack(qweight, k), scales, zeros, group) if not INTERPRET else None
+    tg = tinygemm_peer(x, unpack(qweight, k), scales, zeros, group) if not interpreting() else None
     if tg is not None:
         impls["torch-tinygemm-int4"] = tg
-        gpu_only.add("torch-tinygemm-int4")
+        cpu_blocked.add("torch-tinygemm-int4")
         peer_ops["torch-tinygemm-int4"] = [Op("torch-tinygemm-int4", "matmul", flops=2.0 * m * n * k,
                                               bytes_read=2.0 * m * k + n * k / 2 + 4.0 * (k // group) * n,
                                               bytes_written=2.0 * m * n, dtype="bf16")]
     return Bench(kernel="w4a16_linear", shape=dict(shape), dtype=dtype, impls=impls,
                  reference=lambda: reference(x, qweight, scales, zeros, group),
                  ops=cost(m, k, n, group, sym, dtype, scales.element_size()), rtol=RTOL[dtype],
-                 peer_ops=peer_ops, gpu_only=gpu_only)
+                 peer_ops=peer_ops, gpu_only=cpu_blocked)
 
 
 # Max |y - ref| / max |ref| accepted. The reference is exact fp32 math on the same codes and scales, so
 # the error is rounding: y is stored in the activation dtype (fp16 half-ulp 2**-11 = 4.9e-4, bf16 2**-8 =
 # 3.9e-3 of an element, at most that of max |ref|), plus, on odd shapes whose tiles straddle a group,
 # each scaled weight rounded to the activation dtype before the dot (random, so it averages over K).
-# fp32 runs the dot in IEEE fp32: only the summation order differs.
-RTOL = {"fp16": 2e-3, "bf16": 1.6e-2, "fp32": 1e-5}
+# fp32 runs the dot in IEEE fp32: only the summation order differs. That is kernels.common.OUTPUT_RTOL.
+RTOL = OUTPUT_RTOL

@@ -23,16 +23,8 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
-from kernels.quant._common import (
-    INTERPRET,
-    Cfg,
-    bucket_m,
-    check_runnable,
-    check_tensor,
-    choose,
-    ours_is_gpu_only,
-    torch_dtype,
-)
+from kernels.common import check_runnable, gpu_only, interpreting, torch_dtype
+from kernels.quant._common import Cfg, bucket_m, check_tensor, choose
 from kernels.quant.w4a16 import LAYERS, bf16_linear_ops
 from kernels.registry import Bench
 from roofline.errors import InputError
@@ -175,7 +167,7 @@ def prepare(shape: dict, dtype: str, device: str) -> Bench:
     x_q, x_scale = quantize_rows(torch.randn(m, k, device=device))
     w_q, w_scale = quantize_rows(torch.randn(n, k, device=device) / math.sqrt(k))
     impls = {"ours": lambda: w8a8_linear(x_q, x_scale, w_q, w_scale, dt)}
-    gpu_only = {"ours"} if ours_is_gpu_only(device) else set()
+    cpu_blocked = gpu_only(dtype, bf16_dot=False)
     xb = (x_q.float() * x_scale[:, None]).to(torch.bfloat16)
     wb = (w_q.float() * w_scale[:, None]).to(torch.bfloat16)
     impls["torch-bf16-linear"] = lambda: F.linear(xb, wb)
@@ -183,14 +175,14 @@ def prepare(shape: dict, dtype: str, device: str) -> Bench:
                 "torch-int-mm": [Op("torch-int-mm", "matmul", flops=2.0 * m * n * k,
                                     bytes_read=float(m * k + n * k), bytes_written=4.0 * m * n, dtype="int8")]}
     # torch._int_mm on CUDA needs M > 16 and K, N multiples of 8; w_q.t() is the K-major (K, N) operand.
-    if device.startswith("cuda") and not INTERPRET and m > 16 and k % 8 == 0 and n % 8 == 0:
+    if device.startswith("cuda") and not interpreting() and m > 16 and k % 8 == 0 and n % 8 == 0:
         wt = w_q.t()
         impls["torch-int-mm"] = lambda: torch._int_mm(x_q, wt)
-        gpu_only.add("torch-int-mm")
+        cpu_blocked.add("torch-int-mm")
     return Bench(kernel="w8a8_linear", shape=dict(shape), dtype=dtype, impls=impls,
                  reference=lambda: reference(x_q, x_scale, w_q, w_scale, dt), ops=cost(m, k, n, dtype),
                  rtol=RTOL[dtype], peer_ops={k_: v for k_, v in peer_ops.items() if k_ in impls},
-                 gpu_only=gpu_only)
+                 gpu_only=cpu_blocked)
 
 
 # The int32 accumulation is exact, and so is the reference's (fp64); the fp32 epilogue adds ~1e-7, so the

@@ -20,19 +20,13 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
-from kernels.sparse._launch import (
-    can_run_triton,
-    dot_precision,
-    dtype_name,
-    interpreting,
-    num_sms,
-    split_for,
-    torch_dtype,
-)
+from kernels.common import can_run_triton, dot_precision, dtype_name, gpu_only, num_sms, torch_dtype
+from kernels.sparse._launch import split_for
+from kernels.sparse.semi_structured import WHO
 from roofline.errors import InputError
 from roofline.ops import Op
 
-# Accepted max |out - ref| / max |ref| vs the fp32 reference: as the 2:4 kernel (_launch.RTOL), plus one more
+# Accepted max |out - ref| / max |ref| vs the fp32 reference: as the 2:4 kernel (semi_structured.RTOL), plus one more
 # rounding: silu(gate)*up is rounded to the weight dtype to feed the tensor cores (fp16 2^-11, bf16 2^-8).
 RTOL = {"fp16": 4e-3, "bf16": 3e-2, "fp32": 1e-4}
 
@@ -213,7 +207,7 @@ def _check_x(x: torch.Tensor, h: int, w: torch.Tensor) -> torch.Tensor:
         raise InputError(f"activations are {x.dtype} on {x.device}; weights are {w.dtype} on {w.device}")
     if not can_run_triton(x.device):
         raise InputError("the contextual-sparsity kernels need a CUDA device or TRITON_INTERPRET=1")
-    dtype_name(x.dtype)
+    dtype_name(x.dtype, WHO)
     return x.reshape(-1, h)
 
 
@@ -375,7 +369,7 @@ def train_predictor(w_gate: torch.Tensor, w_up: torch.Tensor, x: torch.Tensor, f
 def contextual_mlp_cost(m: int, hidden: int, active: int, dtype: str, split_up: int = 1,
                         split_down: int = 1) -> list[Op]:
     """Ops of contextual_mlp for M tokens and A active neurons (the batch union)."""
-    e = torch.empty((), dtype=torch_dtype(dtype)).element_size()
+    e = torch.empty((), dtype=torch_dtype(dtype, who=WHO)).element_size()
     pre = 2 * m * active * 4  # fp32 gate/up pre-activations
     ops = [Op("contextual_up_gate", "mlp", 2 * 2 * m * active * hidden,
               2 * active * hidden * e + m * hidden * e + active * 4, pre, dtype),
@@ -391,7 +385,7 @@ def contextual_mlp_cost(m: int, hidden: int, active: int, dtype: str, split_up: 
 
 def dense_mlp_cost(m: int, hidden: int, inter: int, dtype: str) -> list[Op]:
     """F.linear gate, up, silu, mul, F.linear down, in the model dtype."""
-    e = torch.empty((), dtype=torch_dtype(dtype)).element_size()
+    e = torch.empty((), dtype=torch_dtype(dtype, who=WHO)).element_size()
     mi = m * inter * e
     return [Op("dense_up_gate", "mlp", 2 * 2 * m * inter * hidden, 2 * inter * hidden * e + 2 * m * hidden * e,
                2 * mi, dtype),
@@ -419,7 +413,7 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Any:
     from kernels.registry import Bench
 
     h, i, b, f = int(shape["H"]), int(shape["I"]), int(shape["batch"]), float(shape["active"])
-    tdt = torch_dtype(dtype)
+    tdt = torch_dtype(dtype, who=WHO)
     gen = torch.Generator(device=device).manual_seed(0)
 
     def rand(*s: int, scale: float = 1.0) -> torch.Tensor:
@@ -440,4 +434,4 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Any:
                  dtype=dtype, impls=impls, reference=lambda: reference_mlp(x, wg, wu, wd, act),
                  ops=contextual_mlp_cost(b, h, act.count, dtype, up_cfg.split, down_cfg.split),
                  rtol=RTOL[dtype], peer_ops={"torch-dense-mlp": dense_mlp_cost(b, h, i, dtype)},
-                 checked={"ours"}, gpu_only=set() if interpreting() else {"ours"})
+                 checked={"ours"}, gpu_only=gpu_only(dtype))
