@@ -4,13 +4,14 @@ every hover says the number's kind (datasheet / modeled / measured) and its sour
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from roofline.fmt import si
-from roofline.views import log_range
+from roofline.views.common import log_range
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22")
@@ -94,7 +95,7 @@ def _add_measured(fig: go.Figure, m: pd.DataFrame) -> None:
         x=m["x"], y=m["y_modeled"], mode="markers", name="modeled (same call)",
         marker=dict(symbol="circle-open", size=9, color="#ff7f0e"), customdata=cd,
         hovertemplate=("<b>%{customdata[0]}</b> on %{customdata[1]}<br>modeled %{y:.3s}FLOP/s<br>"
-                       "kind: modeled<br>source: roofline.model<extra></extra>")))
+                       "kind: modeled<br>source: roofline.engine.model<extra></extra>")))
     fig.add_trace(go.Scatter(
         x=m["x"], y=m["y_measured"], mode="markers", name="measured",
         marker=dict(symbol="x", size=9, color="#2ca02c"), customdata=cd,
@@ -104,13 +105,12 @@ def _add_measured(fig: go.Figure, m: pd.DataFrame) -> None:
 
 
 def _log(v: float) -> float:
-    import math
 
     return math.log10(v) if v > 0 else 0.0
 
 
 def stacked_bars(long: pd.DataFrame, title: str = "", height: int = 400) -> go.Figure:
-    """Stacked shares from a ``views.breakdown_long`` frame: x = (metric, group), stacked by part; hover shows
+    """Stacked shares from a ``workload.breakdown_long`` frame: x = (metric, group), stacked by part; hover shows
     the value with its unit, its share, its kind and source."""
     fig = go.Figure()
     colours = colour_map(list(long["part"]))
@@ -119,7 +119,7 @@ def stacked_bars(long: pd.DataFrame, title: str = "", height: int = 400) -> go.F
             x=[list(g["metric"]), list(g["group"])], y=g["share"], name=str(p), marker_color=colours[p],
             customdata=list(zip(g["value"], g["unit"], g["kind"], strict=True)),
             hovertemplate=(f"<b>{html.escape(str(p))}</b><br>%{{x}}: %{{customdata[0]:.3s}}%{{customdata[1]}} "
-                           "(%{y:.1%} of the total)<br>kind: %{customdata[2]}<br>source: roofline.model"
+                           "(%{y:.1%} of the total)<br>kind: %{customdata[2]}<br>source: roofline.engine.model"
                            "<extra></extra>")))
     fig.update_layout(barmode="stack", title=title, height=height, margin=dict(l=50, r=20, t=40, b=40),
                       legend=dict(font=dict(size=11)))
@@ -187,7 +187,7 @@ def pred_vs_measured(m: pd.DataFrame, band: tuple[float, float] | None, title: s
             x=g["predicted_s"], y=g["median_s"], mode="markers", name=str(k), marker=dict(color=colours[k], size=8),
             customdata=g[["label", "device_id", "time_err", "pct_of_roof", "source"]].to_numpy(),
             hovertemplate=("<b>%{customdata[0]}</b> on %{customdata[1]}<br>modeled %{x:.3s}s (kind: modeled, "
-                           "source: roofline.model)<br>measured %{y:.3s}s (kind: measured, source: "
+                           "source: roofline.engine.model)<br>measured %{y:.3s}s (kind: measured, source: "
                            "%{customdata[4]})<br>error %{customdata[2]:+.0%}, %{customdata[3]:.0%} of roof"
                            "<extra></extra>")))
     return _layout(fig, title or "Predicted vs measured time per call", "modeled time (s)", "measured time (s)",
@@ -200,7 +200,7 @@ def energy_bars(e: pd.DataFrame, title: str = "Energy per call") -> go.Figure:
     for col, name, colour, kind_col in (("energy_j", "measured", "#2ca02c", True),
                                         ("predicted_energy_j", "modeled", "#ff7f0e", False)):
         kinds = e["kind"] if kind_col else pd.Series(["modeled"] * len(e), index=e.index)
-        src = e["source"] if kind_col else pd.Series(["roofline.energy"] * len(e), index=e.index)
+        src = e["source"] if kind_col else pd.Series(["roofline.engine.energy"] * len(e), index=e.index)
         fig.add_trace(go.Bar(
             x=e["label"], y=e[col], name=name, marker_color=colour,
             customdata=list(zip(kinds, src, e["energy_method"], strict=True)),
@@ -255,7 +255,7 @@ def energy_roofline_figure(curves: pd.DataFrame, points: pd.DataFrame | None = N
         fig.add_trace(go.Scatter(x=points["x"], y=points["y_modeled"], mode="markers", name="modeled (same call)",
                                  marker=dict(symbol="circle-open", size=9, color="#ff7f0e"), customdata=cd,
                                  hovertemplate=("<b>%{customdata[0]}</b><br>modeled %{y:.3s}J/FLOP<br>kind: modeled"
-                                                "<br>source: roofline.energy<extra></extra>")))
+                                                "<br>source: roofline.engine.energy<extra></extra>")))
         fig.add_trace(go.Scatter(x=points["x"], y=points["y_measured"], mode="markers", name="measured",
                                  marker=dict(symbol="x", size=9, color="#2ca02c"), customdata=cd,
                                  hovertemplate=("<b>%{customdata[0]}</b> on %{customdata[1]}<br>measured "

@@ -6,13 +6,22 @@ writes the selection back (``sync``) so the address bar always holds a shareable
 
 from __future__ import annotations
 
-import importlib
+import subprocess
+import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 import hwdb
+from roofline.analysis.attribution import compare
+from roofline.engine.catalog import load_models
+from roofline.engine.predict import predict
+from roofline.engine.select import rank
+from roofline.errors import RooflineError
+from roofline.views import measured as views_measured
 
 # ------------------------------------------------------------------------------------------ query params
 
@@ -85,74 +94,40 @@ def devices() -> dict[str, hwdb.Device]:
     return hwdb.load()
 
 
-def optional(module: str) -> Any | None:
-    """A part of the product that may not be installed yet (engine, profiler, reports): module or None."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and (module == e.name or module.startswith(e.name + ".")):
-            return None
-        raise
-
-
 @st.cache_resource(show_spinner=False)
 def models() -> dict:
-    """Model catalog (empty when the engine is not installed)."""
-    cat = optional("roofline.catalog")
-    return dict(cat.load_models()) if cat else {}
+    """The model catalog."""
+    return dict(load_models())
 
 
 def traces_dir() -> str:
-    tr = optional("roofline.traces")
-    return str(tr.traces_root()) if tr else "traces/"
+    return views_measured.traces_dir()
 
 
 @st.cache_data(show_spinner=False, ttl=60)
 def run_list(root: str | None = None) -> list[dict]:
-    """Trace runs on disk: [{run_id, path, device_id, start}] (empty when none or no profiler)."""
-    tr = optional("roofline.traces")
-    if tr is None:
-        return []
-    try:
-        runs = tr.list_runs(root)
-    except Exception:  # a broken traces folder must not take the dashboard down
-        return []
-    return [{"run_id": r.run_id, "path": str(r.path), "device_id": (r.manifest or {}).get("device_id", ""),
-             "start": (r.manifest or {}).get("start", "")} for r in runs]
+    """Trace runs on disk: [{run_id, path, device_id, start}] (empty when none or unreadable)."""
+    return views_measured.run_records(root)
 
 
 @st.cache_data(show_spinner=False, ttl=60)
 def compared_runs(run_ids: tuple[str, ...], root: str | None = None):
     """compare() of the chosen runs' rows (model beside measurement), empty frame when nothing loads."""
-    import pandas as pd
-
-    from roofline import attribution, traces
-
-    frames = []
-    for rid in run_ids:
-        try:
-            frames.append(traces.load_run(rid, root))
-        except Exception:  # one unreadable run must not hide the others
-            continue
-    df = pd.concat(frames, ignore_index=True) if frames else traces.empty_frame()
-    return attribution.compare(df)
+    return views_measured.compared_runs(run_ids, root)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def compared_upload(name: str, data: bytes, device_id: str = ""):
     """(compare() of an uploaded file, None) or (None, readable error message)."""
-    from roofline import attribution, views
-    from roofline.errors import RooflineError
-
     dev = devices().get(device_id)
     try:
-        df = views.read_upload(name, data, device_id, dev.name if dev else "")
+        df = views_measured.read_upload(name, data, device_id, dev.name if dev else "")
     except RooflineError as e:
         return None, str(e)
     except Exception as e:  # a reader bug must not crash the page; say what happened
         return None, f"{name}: could not read ({type(e).__name__}: {str(e)[:160]})"
     try:
-        return attribution.compare(df), None
+        return compare(df), None
     except Exception as e:
         return None, f"{name}: read {len(df)} rows but could not compare them with the model ({e})"
 
@@ -160,12 +135,9 @@ def compared_upload(name: str, data: bytes, device_id: str = ""):
 @st.cache_resource(show_spinner=False, max_entries=256)
 def prediction(model_id: str, device_id: str, scenario, calibrated: bool = True):
     """(Prediction, None) or (None, readable reason) for one model x device x scenario (cached)."""
-    from roofline.errors import user_errors
-    from roofline.predict import predict
-
     try:
         return predict(model_id, devices()[device_id], scenario, calibrated=calibrated), None
-    except user_errors() as e:
+    except RooflineError as e:
         return None, str(e)
 
 
@@ -173,31 +145,35 @@ def prediction(model_id: str, device_id: str, scenario, calibrated: bool = True)
 def ranking(model_id: str, scenario, device_ids: tuple[str, ...], by: str, slo_ttft_s: float | None,
             slo_tpot_s: float | None, allow_tp: bool):
     """(select.rank() frame, None) or (None, readable reason); cached per selection."""
-    from roofline.errors import user_errors
-    from roofline.select import rank
-
     try:
         return rank(model_id, scenario, [devices()[i] for i in device_ids], by=by, slo_ttft_s=slo_ttft_s,
                     slo_tpot_s=slo_tpot_s, allow_tp=allow_tp), None
-    except user_errors() as e:
+    except RooflineError as e:
         return None, str(e)
+
+
+REPORT_TIMEOUT_S = 120
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def report_html(spec_text: str) -> tuple[bytes | None, str | None]:
-    """The `roofline report` HTML for a spec (TOML text), or (None, why). Built by reports.build."""
-    import tomllib
+    """The HTML that `roofline report` builds from a spec (TOML text), or (None, why).
 
-    build = optional("reports.build")
-    spec_mod = optional("reports.spec")
-    if build is None or spec_mod is None or not hasattr(build, "build_report"):
-        return None, "report builder not installed"
-    from roofline.errors import user_errors
-
-    try:
-        spec = spec_mod.parse_spec(tomllib.loads(spec_text), name="dashboard.toml", text=spec_text,
-                                   path="dashboard.toml")
-        spec_mod.resolve_names(spec)
-        return build.build_report(spec, fmt="html"), None
-    except user_errors() as e:
-        return None, str(e)
+    The app never imports the report builder (only the CLI does): it runs the same command a user would,
+    in a scratch folder, with this process's environment (so $ROOFLINE_TRACES and $ROOFLINE_HWDB hold)."""
+    with tempfile.TemporaryDirectory() as d:
+        spec = Path(d) / "dashboard.toml"
+        spec.write_text(spec_text)
+        out = Path(d) / "out"
+        try:
+            p = subprocess.run([sys.executable, "-m", "roofline", "report", str(spec), "--format", "html",
+                                "--out", str(out)], capture_output=True, text=True, timeout=REPORT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            return None, f"the report took longer than {REPORT_TIMEOUT_S} s"
+        if p.returncode != 0:
+            lines = (p.stderr or p.stdout).strip().splitlines()
+            return None, (lines[-1] if lines else f"roofline report failed (exit {p.returncode})").removeprefix("error: ")
+        pages = sorted(out.glob("*.html"))
+        if not pages:
+            return None, "roofline report wrote no HTML"
+        return pages[0].read_bytes(), None

@@ -217,8 +217,9 @@ DECODE_CONFIGS = (  # (priority, variant, phase, batch)
 def decode_config_est_s(variant: str, phase: str, batch: int, ctx: int, target_s: float, window_s: float) -> float:
     """Seconds attribute_step should take: per op type, the whole step and 4 sampled layers, each timed
     (warm-up 2 + 3 + at least 5 calls or target_s) and, but the layers, metered over one window."""
-    from roofline.decode_step import OP_ORDER, scenario_for
-    from roofline.decode_step import predicted_step as pred
+    from roofline.analysis.decode_step import predicted_step as pred
+    from roofline.analysis.decode_step import scenario_for
+    from roofline.measure.decode_stack import OP_ORDER
 
     df = pred(MODEL_ID, "h100-sxm", scenario_for(variant, phase, batch, ctx), calibrated=False)
     t = {n: float(v) * DECODE_SLOWDOWN for n, v in df.groupby("name")["time_s"].sum().items()}
@@ -264,7 +265,7 @@ def _toml(v: Any) -> str:
 
 
 def suite_toml(items: list[PlanItem], target_s: float, window_s: float, trials: int) -> str:
-    """A roofline.profile suite running exactly the kept profile points, in plan order."""
+    """A roofline.measure.profile suite running exactly the kept profile points, in plan order."""
     lines = ['name = "campaign"', 'description = "benchmarks/h100_campaign.py: trimmed to its time budget"',
              "", "[timing]", f"target_s = {target_s!r}", "", "[energy]", f"window_s = {window_s!r}",
              f"trials = {trials}"]

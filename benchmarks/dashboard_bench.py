@@ -75,7 +75,7 @@ def main() -> None:
     if a.traces:
         env["ROOFLINE_TRACES"] = str(Path(a.traces).resolve())
     sys.path.insert(0, str(ROOT))
-    from roofline import traces
+    from roofline.measure import traces
 
     n_runs = len(traces.list_runs(env.get("ROOFLINE_TRACES")))
     rows = []

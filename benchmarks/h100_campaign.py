@@ -4,8 +4,8 @@
     PYTHONPATH=. python benchmarks/h100_campaign.py --plan            # anywhere: the plan and its time estimate
 
 Stages, in order, everything under --out: (a) the kernel suite (ceilings, every kernel vs its peers on the
-target shapes, then a calibration spread) through roofline.profile's Python API, plus Nsight Compute on a
-few representative rows when ncu is on PATH -> traces/<run>/; (b) roofline.calibrate with a held-out split
+target shapes, then a calibration spread) through roofline.measure.profile's Python API, plus Nsight Compute on a
+few representative rows when ncu is on PATH -> traces/<run>/; (b) roofline.analysis.calibrate with a held-out split
 -> hwdb_measured/<device>.toml; (c) fidelity of the calibrated model (held-out separately) and the peer
 ratios vs TARGETS -> fidelity.json, fidelity_rows.csv, peer_targets.csv; (d) a Llama-3.1-8B decoder stack
 (random weights, bf16 and W4A16) attributed per op and per layer at batch 1 and 32, prefill of CTX tokens
@@ -104,7 +104,7 @@ class Campaign:
 
     # (a)
     def profile(self) -> dict:
-        from roofline.profile import ProfileConfig, run_profile
+        from roofline.measure.profile import ProfileConfig, run_profile
 
         a = self.args
         items = [i for i in self.kept if i.stage == "profile"]
@@ -129,8 +129,8 @@ class Campaign:
                 "interrupted": res.interrupted, "note": stopped[0] if stopped else ""}
 
     def ncu(self) -> dict:
-        from roofline import traces
-        from roofline.ncu import NcuError, find_ncu, profile_rows
+        from roofline.measure import traces
+        from roofline.measure.ncu import NcuError, find_ncu, profile_rows
 
         items = [i for i in self.kept if i.stage == "ncu"]
         res = getattr(self, "profile_result", None)
@@ -166,14 +166,14 @@ class Campaign:
         return {"rows": done, "warnings": warns}
 
     def _traces(self) -> pd.DataFrame:
-        from roofline.traces import load_any
+        from roofline.measure.traces import load_any
 
         return load_any(self.out / "traces")
 
     # (b)
     def calibrate(self) -> dict:
         from hwdb.loader import DEVICES_DIR, load_dir
-        from roofline.calibrate import calibrate, write_calibration
+        from roofline.analysis.calibrate import calibrate, write_calibration
 
         cal = calibrate(self._traces(), self.args.device, self.args.holdout, self.args.seed)
         mdir = self.out / "hwdb_measured"
@@ -190,7 +190,7 @@ class Campaign:
 
     def dims(self, layers: int | None = None):
         """The decode-step stack's shapes: MODEL_ID's (a smoke test on a CPU may override this)."""
-        from roofline.decode_step import StackDims
+        from roofline.measure.decode_stack import StackDims
 
         return StackDims.from_model(MODEL_ID, layers)
 
@@ -204,7 +204,7 @@ class Campaign:
 
     # (c)
     def fidelity(self) -> dict:
-        from roofline.attribution import compare, fidelity, holdout_mask
+        from roofline.analysis.attribution import compare, fidelity, holdout_mask
 
         df = self._traces()
         dev = self.device()
@@ -233,15 +233,10 @@ class Campaign:
     def decode_step(self) -> dict:
         import torch
 
-        from roofline.decode_step import (
-            DecoderStack,
-            attribute_step,
-            compare_step,
-            predicted_step,
-            scenario_for,
-        )
-        from roofline.meters import pick_meter
-        from roofline.timers import time_cpu, time_cuda
+        from roofline.analysis.decode_step import attribute_step, compare_step, predicted_step, scenario_for
+        from roofline.measure.decode_stack import DecoderStack
+        from roofline.measure.meters import pick_meter
+        from roofline.measure.timers import time_cpu, time_cuda
 
         a = self.args
         on_gpu = torch.cuda.is_available()
@@ -300,9 +295,9 @@ class Campaign:
 
     # (e)
     def ipw(self) -> dict:
-        from roofline.catalog import get_model, load_models
-        from roofline.predict import predict
-        from roofline.scenario import Scenario
+        from roofline.engine.catalog import get_model, load_models
+        from roofline.engine.predict import predict
+        from roofline.engine.scenario import Scenario
 
         dev = self.device()
         rows = []
@@ -349,7 +344,7 @@ def functional_check(ctx: int, dims, group: int = 128) -> dict[str, float]:
     max |ref| of the logits (bf16 activations: expect ~1e-2)."""
     import torch
 
-    from roofline.decode_step import DecoderStack, reference_logits
+    from roofline.measure.decode_stack import DecoderStack, reference_logits
 
     out = {}
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -426,7 +421,7 @@ def write_summary(c: Campaign) -> None:
 
 
 def closure_flag(attr) -> str:
-    from roofline.decode_step import closure_ok
+    from roofline.analysis.decode_step import closure_ok
 
     return "yes" if closure_ok(attr, CLOSURE_TOL) else ("time only" if closure_ok(attr, CLOSURE_TOL, False) else "no")
 

@@ -1,4 +1,4 @@
-"""Benchmark roofline.sweep: all devices x all models x 2 phases x 8 batches x 6 contexts x 4 quantization
+"""Benchmark roofline.engine.sweep: all devices x all models x 2 phases x 8 batches x 6 contexts x 4 quantization
 configs, reporting scenarios per second (median and spread of 5 runs after one warm-up run).
 
 Target (issue 3): the full grid in under 5 s on a 2-core CPU machine. Run: `python benchmarks/sweep_bench.py`.
@@ -10,9 +10,9 @@ import statistics
 import time
 
 import hwdb
-from roofline.catalog import load_models
-from roofline.scenario import Scenario
-from roofline.sweep import sweep
+from roofline.engine.catalog import load_models
+from roofline.engine.scenario import Scenario
+from roofline.engine.sweep import sweep
 
 PHASES = ("decode", "generate")  # generate = prefill + every decode step in closed form: the costlier phase
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)

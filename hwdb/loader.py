@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tempfile
 import tomllib
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from hwdb.schema import DTYPES, KINDS, Cache, Device, HwdbError, Measured, Source, frozen_map
+from roofline.errors import UnknownNameError
 
 DEVICES_DIR = Path(__file__).parent / "devices"
 MEASURED_DIR = Path(__file__).parent / "measured"
@@ -224,7 +225,6 @@ def load_dir(devices_dir: Path = DEVICES_DIR, measured_dir: Path | None = MEASUR
             raise _err(path, "id", f"duplicate id {dev.id!r} (also in {Path(devices[dev.id].path).name})")
         devices[dev.id] = dev
     if measured_dir is not None and Path(measured_dir).is_dir():
-        from dataclasses import replace
 
         for path in sorted(Path(measured_dir).glob("*.toml")):
             m_raw = _read_toml(path)
@@ -246,16 +246,12 @@ def load() -> dict[str, Device]:
     return _default()
 
 
-class UnknownDeviceError(KeyError):
+class UnknownDeviceError(UnknownNameError):
+    """A device id the active hardware database does not hold; suggests the closest ids."""
+
     def __init__(self, device_id: str, known: list[str]):
         self.device_id = device_id
-        close = difflib.get_close_matches(device_id, known, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see `roofline hw list`"
-        self.message = f"unknown device {device_id!r}{hint}"
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__("device", device_id, known, fallback="see `roofline hw list`")
 
 
 def get(device_id: str) -> Device:

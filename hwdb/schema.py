@@ -10,11 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from roofline.errors import DataFileError
+
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
 KINDS: tuple[str, ...] = ("gpu", "cpu", "soc", "accelerator")
 
 
-class HwdbError(ValueError):
+class HwdbError(DataFileError):
     """A device file that cannot be loaded; the message names the file and the field."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from kernels.registry import Bench, KernelEntry, register
 from roofline.ops import Op
 
@@ -16,14 +18,12 @@ _TORCH_DTYPES = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16
 
 
 def _torch_dtype(dtype: str):
-    import torch
 
     return getattr(torch, _TORCH_DTYPES[dtype])
 
 
 def prepare_copy(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     """dst <- src for ``n`` elements: read n, write n elements (bytes = 2 x size), no FLOPs."""
-    import torch
 
     n = int(shape["n"])
     tdt = _torch_dtype(dtype)
@@ -40,7 +40,6 @@ def prepare_copy(shape: dict[str, Any], dtype: str, device: str) -> Bench:
 
 
 def _set_fp32_precision(dtype: str) -> None:
-    import torch
 
     # tf32 runs fp32 inputs on tensor cores with a 10-bit mantissa; "fp32" forbids it.
     torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
@@ -48,7 +47,6 @@ def _set_fp32_precision(dtype: str) -> None:
 
 def prepare_matmul(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     """C (m, n) = A (m, k) @ B (k, n): 2mnk FLOPs; read (mk + kn) elements, write mn outputs."""
-    import torch
 
     m, n, k = int(shape["m"]), int(shape["n"]), int(shape["k"])
     if dtype == "int8":

@@ -11,6 +11,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from reports.content import gather
+from reports.html import render_html
+from reports.pdf import render_pdf
 from reports.spec import ReportSpec, load_spec
 from roofline.errors import InputError
 
@@ -28,14 +31,11 @@ def build_report(spec: ReportSpec, fmt: str = "html") -> bytes:
     """The report for ``spec`` in one format ("html" or "pdf"), as bytes."""
     if fmt not in FORMATS:
         raise InputError(f"unknown report format {fmt!r} (use html or pdf)")
-    from reports.content import gather
 
     data = gather(spec, fmt)
     if fmt == "html":
-        from reports.html import render_html
 
         return render_html(data).encode("utf-8")
-    from reports.pdf import render_pdf
 
     return render_pdf(data)
 

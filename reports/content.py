@@ -20,10 +20,18 @@ import pandas as pd
 import hwdb
 from hwdb.schema import Device
 from reports.spec import METRICS, ReportSpec, Workload, display_path
+from roofline.engine.catalog import get_model
+from roofline.engine.model import compute_dtype_for
+from roofline.engine.predict import predict
+from roofline.engine.scenario import Scenario, parse_attention, parse_sparsity
+from roofline.engine.select import pareto_front, rank
 from roofline.errors import InputError, RooflineError
 from roofline.fmt import si
+from roofline.provenance import DATASHEET, MEASURED
+from roofline.views import measured
+from roofline.views.hardware import model_provenance, roofline_lines
+from roofline.views.workload import breakdown, op_points
 
-DATASHEET, MODELED, MEASURED = "datasheet", "modeled", "measured"
 PHASE_LABEL = {"prefill": "prefill (whole prompt)", "decode": "decode (one step)"}
 PACKAGES = ("roofline-workbench", "numpy", "pandas", "pyarrow", "matplotlib", "plotly", "jinja2")
 
@@ -33,9 +41,9 @@ class WorkloadResult:
     """One workload ranked over the candidate devices, with breakdowns for the best few."""
 
     workload: Workload
-    model: Any  # roofline.catalog.ModelSpec
-    scenario: Any  # roofline.scenario.Scenario
-    ranking: pd.DataFrame  # roofline.select.rank columns + pareto, sorted by rank then device_id
+    model: Any  # roofline.engine.catalog.ModelSpec
+    scenario: Any  # roofline.engine.scenario.Scenario
+    ranking: pd.DataFrame  # roofline.engine.select.rank columns + pareto, sorted by rank then device_id
     detail_ids: tuple[str, ...]  # best-ranked devices that fit, in rank order
     breakdown: pd.DataFrame  # device_id, device, phase, op_kind, time_s, energy_j, time_share, energy_share
     points: pd.DataFrame  # modeled ops on the roofline: device_id, phase, name, op_kind, dtype, x, y, bound
@@ -149,7 +157,6 @@ def _sixteen_bit(d: Device) -> str:
 
 
 def device_roofs(devices: list[Device]) -> pd.DataFrame:
-    from roofline.views import roofline_lines
 
     frames = [roofline_lines([d], dtypes=[_sixteen_bit(d)], caches=False, measured=True) for d in devices]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -160,7 +167,6 @@ def device_roofs(devices: list[Device]) -> pd.DataFrame:
 
 def make_scenario(w: Workload):
     """The engine's Scenario for a workload; a bad combination is an InputError naming the workload."""
-    from roofline.scenario import Scenario, parse_attention, parse_sparsity
 
     kw = dict(w.scenario)
     try:
@@ -186,10 +192,6 @@ def _sort_ranking(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> WorkloadResult:
-    from roofline.catalog import get_model
-    from roofline.predict import predict
-    from roofline.select import pareto_front, rank
-    from roofline.views import breakdown, model_provenance, op_points, roofline_lines
 
     model = get_model(w.model)
     scen = make_scenario(w)
@@ -232,7 +234,6 @@ def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> 
         points = points.sort_values(["device_id", "phase", "name"], kind="mergesort").reset_index(drop=True)
     else:
         main_dtype = "bf16"
-    from roofline.model import compute_dtype_for
 
     roofs = []
     for i in detail["device_id"]:
@@ -257,12 +258,8 @@ def measured_section(spec: ReportSpec) -> tuple[pd.DataFrame | None, pd.DataFram
     runs_cols = ["run_id", "device", "host", "start", "rows", "command"]
     if not spec.trace_runs:
         return None, None, pd.DataFrame(columns=runs_cols)
-    from roofline.attribution import compare
-    from roofline.traces import list_runs, load_run
-
-    infos = {r.run_id: r for r in list_runs()}
-    frames = [load_run(r) for r in spec.trace_runs]
-    df = compare(pd.concat(frames, ignore_index=True))
+    infos = measured.run_manifests()
+    df = measured.compared_runs(spec.trace_runs, strict=True)
     for c in MEASURED_COLS:
         if c not in df.columns:
             df[c] = float("nan")
@@ -277,7 +274,7 @@ def measured_section(spec: ReportSpec) -> tuple[pd.DataFrame | None, pd.DataFram
     }).reset_index()
     runs = []
     for r in spec.trace_runs:
-        m = infos[r].manifest if r in infos else {}
+        m = infos.get(r, {})
         runs.append({"run_id": r, "device": m.get("device_name") or m.get("device_id", ""), "host": m.get("host", ""),
                      "start": m.get("start", ""), "rows": m.get("rows", ""), "command": m.get("command", "")})
     return df, summary, pd.DataFrame(runs, columns=runs_cols)
@@ -323,7 +320,7 @@ def sources_table(devices: list[Device], results: list[WorkloadResult], runs: pd
 
 def default_assumptions(spec: ReportSpec, results: list[WorkloadResult]) -> tuple[str, ...]:
     a = [
-        "Modeled numbers come from the analytical roofline model (roofline.predict): each op takes "
+        "Modeled numbers come from the analytical roofline model (roofline.engine.predict): each op takes "
         "max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency)) plus a launch overhead.",
         "Efficiencies and energy coefficients are calibrated from measured traces where the device has a measured "
         "overlay in hwdb, and documented defaults otherwise (see the provenance table of each workload).",

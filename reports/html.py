@@ -16,8 +16,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from reports import tables
-from reports.content import DATASHEET, MEASURED, MODELED, PHASE_LABEL, ReportData, WorkloadResult
+from reports.content import PHASE_LABEL, ReportData, WorkloadResult
 from reports.spec import METRICS
+from roofline.provenance import DATASHEET, MEASURED, MODELED
 
 TEMPLATES = Path(__file__).parent / "templates"
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",

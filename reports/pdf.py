@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 
 import matplotlib
@@ -22,10 +23,12 @@ from matplotlib.textpath import TextToPath
 from matplotlib.ticker import FuncFormatter
 
 from reports import tables
-from reports.content import DATASHEET, MEASURED, MODELED, PHASE_LABEL, ReportData, WorkloadResult
+from reports.content import PHASE_LABEL, ReportData, WorkloadResult
 from reports.html import PALETTE, colors_for
 from reports.spec import METRICS
 from reports.tables import Table
+from roofline.fmt import si
+from roofline.provenance import DATASHEET, MEASURED, MODELED
 
 PAGE_W, PAGE_H = 11.69, 8.27  # inches, A4 landscape
 MARGIN = 0.5
@@ -98,7 +101,6 @@ def _wrap(text: str, width_in: float, size_pt: float, bold: bool = False, mono: 
 
 
 def _si_axis(unit: str) -> FuncFormatter:
-    from roofline.fmt import si
 
     return FuncFormatter(lambda v, _pos: si(v, unit, 3) if v > 0 else "0")
 
@@ -496,6 +498,5 @@ def render_pdf(data: ReportData) -> bytes:
 
 
 def _untitled(t: Table) -> Table:
-    from dataclasses import replace
 
     return replace(t, title="")

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hwdb
+from roofline.engine.catalog import get_model
+from roofline.engine.select import RANK_KEYS
 from roofline.errors import InputError, UnknownNameError
+from roofline.views import measured
 
-# metric -> (direction, label with unit). The ranking keys a spec may name (roofline.select.RANK_KEYS
+# metric -> (direction, label with unit). The ranking keys a spec may name (roofline.engine.select.RANK_KEYS
 # is the engine's list; a key must be in both).
 METRICS: dict[str, tuple[str, str]] = {
     "tokens_per_s": ("max", "tokens/s"),
@@ -27,7 +31,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "ipj": ("max", "IPJ (accuracy / J per query)"),
 }
 
-# Scenario fields a workload may set (roofline.scenario.Scenario); anything else is a typo.
+# Scenario fields a workload may set (roofline.engine.scenario.Scenario); anything else is a typo.
 SCENARIO_FIELDS: dict[str, type | tuple[type, ...]] = {
     "phase": str, "batch": int, "prompt_tokens": int, "gen_tokens": int, "wbits": int,
     "abits": int, "kvbits": int, "group_size": int, "weight_sparsity": str,
@@ -114,10 +118,6 @@ def _metric(name: str, where: str, v: Any) -> str:
 
 def _rank_keys() -> tuple[str, ...]:
     """Metrics both the report knows how to label and the engine can rank by."""
-    try:
-        from roofline.select import RANK_KEYS
-    except ModuleNotFoundError:  # engine not installed: the report's own list
-        return tuple(METRICS)
     return tuple(k for k in METRICS if k in RANK_KEYS)
 
 
@@ -211,8 +211,6 @@ def parse_spec(raw: dict, name: str = "spec", text: str = "", path: str = "") ->
 
 def resolve_names(spec: ReportSpec) -> None:
     """Check that every model, device and trace run the spec names exists (UnknownNameError otherwise)."""
-    import hwdb
-    from roofline.catalog import get_model
 
     devices = hwdb.load()
     for d in spec.devices:
@@ -221,9 +219,7 @@ def resolve_names(spec: ReportSpec) -> None:
     for w in spec.workloads:
         get_model(w.model)  # UnknownNameError with suggestions
     if spec.trace_runs:
-        from roofline.traces import list_runs
-
-        known = [r.run_id for r in list_runs()]
+        known = list(measured.run_manifests())
         for r in spec.trace_runs:
             if r not in known:
                 raise UnknownNameError("trace run", r, known)

@@ -11,9 +11,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from reports.content import (
-    DATASHEET,
-    MEASURED,
-    MODELED,
     PHASE_LABEL,
     ReportData,
     WorkloadResult,
@@ -22,6 +19,7 @@ from reports.content import (
     pct,
 )
 from reports.spec import METRICS
+from roofline.provenance import DATASHEET, MEASURED, MODELED
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
                 else " IPW/IPJ need a cited accuracy; this model has none.")
     note = (f"Ranked by {by} among devices that fit and meet the SLOs. Pareto: not beaten on both "
             f"{METRICS[spec.pareto_x][1]} and {METRICS[spec.pareto_y][1]}. All metrics are modeled "
-            f"(roofline.predict); prices are datasheet.{acc_note}")
+            f"(roofline.engine.predict); prices are datasheet.{acc_note}")
     return _t(f"Ranking: {wr.workload.name}", cols, rows, note=note, highlight=hl)
 
 
@@ -186,7 +184,7 @@ def measured_table(data: ReportData) -> Table | None:
              fnum(r["energy_j"], "J"), fnum(r["predicted_energy_j"], "J"), str(r["energy_method"])]
             for _, r in data.measured.iterrows()]
     return _t("Measured rows", cols, rows, note="measured = median latency of the trace row (its run id names the "
-                                                "source); modeled = roofline.attribution.compare.")
+                                                "source); modeled = roofline.analysis.attribution.compare.")
 
 
 def runs_table(data: ReportData) -> Table:

@@ -1,10 +1,22 @@
-"""Project errors. The CLI turns any of these into one line on stderr and exit code 2."""
+"""Project errors: one tree rooted at ``RooflineError``. Each class carries the exit code the CLI uses
+when it prints the error as one line on stderr (pure functions raise; only the CLI exits).
+
+Standard library only: ``hwdb`` and ``kernels`` import this module too.
+"""
 
 from __future__ import annotations
+
+import difflib
+
+EXIT_OK = 0
+EXIT_USER = 2  # bad input, unknown names, missing tools, corrupt files: one line, nothing half-written
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT (128 + 2), as a shell reports it
 
 
 class RooflineError(Exception):
     """Base for every error a user can cause (bad input, unknown names, missing tools)."""
+
+    exit_code: int = EXIT_USER
 
 
 class InputError(RooflineError):
@@ -12,20 +24,28 @@ class InputError(RooflineError):
 
 
 class UnknownNameError(RooflineError):
-    """An unknown device, model, kernel or suite; the message suggests the closest names."""
+    """An unknown device, model, kernel, suite or runtime; the message suggests the closest names."""
 
-    def __init__(self, what: str, name: str, known: list[str]):
-        import difflib
-
+    def __init__(self, what: str, name: str, known: list[str], fallback: str | None = None):
+        self.what, self.name = what, name
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.4)
-        hint = f"; did you mean {', '.join(close)}?" if close else f" (known: {', '.join(sorted(known)[:12])}{', ...' if len(known) > 12 else ''})"
+        if close:
+            hint = f"; did you mean {', '.join(close)}?"
+        elif fallback:
+            hint = f"; {fallback}"
+        else:
+            hint = f" (known: {', '.join(sorted(known)[:12])}{', ...' if len(known) > 12 else ''})"
         super().__init__(f"unknown {what} {name!r}{hint}")
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types the CLI reports as one line + exit 2 (never a traceback)."""
-    from hwdb.loader import UnknownDeviceError
-    from hwdb.schema import HwdbError
-    from roofline.model import UnsupportedDtypeError
+class UnsupportedDtypeError(InputError):
+    """A dtype the device (or a kernel) has no peak or path for; absent in hwdb means unsupported."""
 
-    return (RooflineError, HwdbError, UnknownDeviceError, UnsupportedDtypeError)
+
+class MissingFigureError(InputError):
+    """A device lacks a figure the model needs for this op (e.g. interconnect bandwidth for a collective)."""
+
+
+class DataFileError(InputError):
+    """A shipped or user data file (device TOML, suite, spec, trace, export) that cannot be used;
+    the message names the file and the field."""

@@ -63,3 +63,22 @@ def total_flops(ops: list[Op]) -> float:
 
 def total_bytes(ops: list[Op]) -> float:
     return sum(o.total_bytes for o in ops)
+
+
+_TORCH_NAMES = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16",
+                "float64": "fp64", "double": "fp64", "int8": "int8", "float8": "fp8", "float8_e4m3fn": "fp8",
+                "float8_e5m2": "fp8", "int4": "int4", "uint4": "int4"}
+
+
+def hwdb_dtype(dtype: str) -> str | None:
+    """A trace dtype ('bf16', 'bfloat16', 'w4a16', ...) as an hwdb dtype, or None."""
+    d = str(dtype).lower().replace("torch.", "")
+    if d in DTYPES:
+        return d
+    if d in _TORCH_NAMES:
+        return _TORCH_NAMES[d]
+    # weight/activation notation: the activation (compute) width decides the ceiling
+    if d.startswith("w") and "a" in d:
+        a = d.split("a", 1)[1]
+        return {"16": "bf16", "8": "int8", "4": "int4", "32": "fp32"}.get(a)
+    return None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from roofline.traces import base_manifest, write_run  # noqa: E402
+from roofline.measure.traces import base_manifest, write_run  # noqa: E402
 
 # anchor name -> (registry kernel, impl, dtype)
 NAMES = {

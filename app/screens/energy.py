@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, state
-from roofline import views
+from roofline.engine.scenario import Scenario
+from roofline.views import energy, hardware
 
 st.title("Energy and IPW")
 devs = state.devices()
@@ -16,7 +17,7 @@ state.init("en_devices", measured_ids or dev_ids[:1], options=dev_ids)
 st.multiselect("devices", dev_ids, key="en_devices", format_func=lambda i: f"{devs[i].name} ({i})",
                help="defaults to the devices with measured energy coefficients")
 picked = [devs[i] for i in st.session_state.en_devices]
-dts = views.supported_dtypes(picked)
+dts = hardware.supported_dtypes(picked)
 state.init("en_dtypes", [d for d in ("bf16", "int8") if d in dts] or dts[:1], options=dts)
 st.multiselect("dtypes", dts, key="en_dtypes")
 state.sync("en_devices", "en_dtypes")
@@ -26,19 +27,19 @@ if not picked:
 
 cmp = None
 runs = state.run_list(state.traces_dir())
-if runs and state.optional("roofline.attribution") is not None:
+if runs:
     cmp = state.compared_runs(tuple(r["run_id"] for r in runs), state.traces_dir())
     cmp = cmp[cmp["device_id"].isin(st.session_state.en_devices)]
-pts = views.measured_energy_points(cmp) if cmp is not None else None
+pts = energy.measured_energy_points(cmp) if cmp is not None else None
 if not runs:
     st.info(f"No traces in `{state.traces_dir()}`: energy below is modeled from datasheet TDP (and calibrated "
             "coefficients where hwdb has a measured overlay); no measured points.")
 elif pts is None or pts.empty:
     st.caption("No measured energy (NVML counter / RAPL) for these devices in the traces.")
-st.plotly_chart(charts.energy_roofline_figure(views.energy_roofline(picked, st.session_state.en_dtypes), pts),
+st.plotly_chart(charts.energy_roofline_figure(energy.energy_roofline(picked, st.session_state.en_dtypes), pts),
                 key="en_roofline", width="stretch")
 
-coef = views.energy_coefficients(picked)
+coef = energy.energy_coefficients(picked)
 st.subheader("Energy coefficients: J/FLOP vs J/byte")
 st.caption("Dynamic energy (above idle) per FLOP and per DRAM byte: measured where the device was calibrated, "
            "else derived from the datasheet TDP. Hover for the source.")
@@ -53,10 +54,6 @@ c2.dataframe(coef[coef["dtype"].isin(st.session_state.en_dtypes)], hide_index=Tr
                             "byte_kind": st.column_config.TextColumn("J/byte kind")})
 
 st.subheader("Intelligence per watt")
-if state.optional("roofline.select") is None or not state.models():
-    st.info("The engine (roofline.select / roofline.catalog) is not installed: no IPW yet.")
-    st.stop()
-from roofline.scenario import Scenario  # noqa: E402
 
 models = state.models()
 with_acc = sorted(m for m in models if models[m].accuracy)
@@ -75,7 +72,7 @@ for mid in st.session_state.en_models:
     else:
         st.warning(f"{mid}: {err}")
 if ranked:
-    long = views.ipw_long(ranked, models)
+    long = energy.ipw_long(ranked, models)
     st.caption("Blank cell: the model does not fit on that device (even with tensor parallelism).")
     c1, c2 = st.columns(2)
     c1.plotly_chart(charts.ipw_heatmap(long, "ipw"), key="en_ipw", width="stretch")

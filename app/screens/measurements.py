@@ -6,14 +6,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, state
-from roofline import views
+from roofline.views import common, hardware, measured
 
 st.title("Measurements")
-if state.optional("roofline.attribution") is None or state.optional("roofline.traces") is None:
-    st.warning("The profiler (roofline.traces / roofline.attribution) is not installed: modeled numbers only. "
-               "See the Hardware and Workload pages.")
-    st.stop()
-
 runs = state.run_list(state.traces_dir())
 sources = ["shipped traces", "upload a file"]
 state.init("ms_source", sources[0], options=sources)
@@ -23,11 +18,11 @@ if src == "upload a file":
     up = st.file_uploader("Trace file: Parquet rows (roofline profile), Nsight Compute CSV (ncu --csv) or "
                           "Kineto JSON (torch.profiler)", type=["parquet", "pq", "csv", "json"], key="ms_upload")
     if up is None:
-        st.info(f"Upload a file (up to {views.MAX_UPLOAD_BYTES // 2**20} MiB).")
+        st.info(f"Upload a file (up to {measured.MAX_UPLOAD_BYTES // 2**20} MiB).")
         st.stop()
     data = up.getvalue()
     dev_for_upload = ""
-    if views.upload_kind(up.name, data) != "trace":
+    if measured.upload_needs_device(up.name, data):
         ids = sorted(state.devices())
         state.init("ms_upload_device", "h100-sxm", options=ids)
         dev_for_upload = st.selectbox("device the profile was recorded on (ncu / Kineto files do not say)", ids,
@@ -67,17 +62,17 @@ state.sync("ms_kernels", "ms_device")
 sel = cmp[(cmp["device_id"] == st.session_state.ms_device)
           & (cmp["kernel"].isin(st.session_state.ms_kernels or kernels))].reset_index(drop=True)
 
-pts = views.measured_points(sel)
-band = views.error_band(sel)
-table = views.measurement_table(sel)
+pts = measured.measured_points(sel)
+band = measured.error_band(sel)
+table = measured.measurement_table(sel)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("calls (measured)", f"{len(sel)}", help=origin)
-med_roof = views.finite_or_none(sel["pct_of_roof"].median())
+med_roof = common.finite_or_none(sel["pct_of_roof"].median())
 m2.metric("median % of roof (measured)", "-" if med_roof is None else f"{med_roof:.0%}")
-med_err = views.finite_or_none(sel["time_err"].abs().median())
+med_err = common.finite_or_none(sel["time_err"].abs().median())
 m3.metric("median |time error| (model)", "-" if med_err is None else f"{med_err:.0%}")
 m4.metric("80% band (measured / model)", "-" if band is None else f"{band[0]:.2f} – {band[1]:.2f}")
-st.caption(f"Source: {origin}. Measured = trace rows; modeled = roofline.model with "
+st.caption(f"Source: {origin}. Measured = trace rows; modeled = roofline.engine.model with "
            f"{'calibrated' if (sel['efficiency_kind'] == 'measured').any() else 'default'} efficiencies.")
 
 dev = devs.get(st.session_state.ms_device)
@@ -85,8 +80,8 @@ if dev is None:
     st.warning(f"Device {st.session_state.ms_device!r} is not in the hardware database: no roofline or model.")
 else:
     dts = sorted(set(sel["compute_dtype"].astype(str)) - {""}) or None
-    lines = views.roofline_lines([dev], dts)
-    st.plotly_chart(charts.roofline_figure(lines, views.ridge_points([dev], dts), measured=pts,
+    lines = hardware.roofline_lines([dev], dts)
+    st.plotly_chart(charts.roofline_figure(lines, hardware.ridge_points([dev], dts), measured=pts,
                                            title=f"Measured (x) vs modeled (o) on {dev.name}"),
                     key="ms_roofline", width="stretch")
 if len(pts):
@@ -101,7 +96,7 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     "predicted_energy_j": st.column_config.NumberColumn("J/call (modeled)", format="%.3e"),
     "energy_err": st.column_config.NumberColumn("energy error", format="percent"),
     "run_id": st.column_config.TextColumn("source (run)")})
-en = views.energy_per_call(sel)
+en = measured.energy_per_call(sel)
 if len(en):
     st.plotly_chart(charts.energy_bars(en), key="ms_energy", width="stretch")
 else:

@@ -6,21 +6,17 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, state
-from roofline import views
+from roofline.engine.scenario import PHASES, Scenario
+from roofline.engine.select import RANK_KEYS
+from roofline.views import common, selection
 
 st.title("Hardware selection")
-if state.optional("roofline.select") is None or not state.models():
-    st.warning("The engine (roofline.select / roofline.catalog) is not installed: no ranking yet.")
-    st.stop()
-
-from roofline.scenario import PHASES, Scenario  # noqa: E402
-from roofline.select import RANK_KEYS  # noqa: E402
 
 models, devs = state.models(), state.devices()
 model_ids = sorted(models)
-opts = views.device_filter_options(devs.values())
+opts = common.device_filter_options(devs.values())
 POW2 = [2**i for i in range(0, 10)]
-rank_keys = [k for k in views.RANK_LABELS if k in RANK_KEYS]
+rank_keys = [k for k in selection.RANK_LABELS if k in RANK_KEYS]
 state.init("se_model", "llama-3.1-8b", options=model_ids)
 state.init("se_phase", "generate", options=PHASES)
 state.init("se_batch", 1, options=POW2)
@@ -49,7 +45,7 @@ with st.sidebar:
 if st.session_state.se_phase is None:
     st.session_state.se_phase = "generate"
 c1, c2, c3 = st.columns([2, 1, 1])
-c1.selectbox("rank by", rank_keys, key="se_by", format_func=lambda k: views.RANK_LABELS[k])
+c1.selectbox("rank by", rank_keys, key="se_by", format_func=lambda k: selection.RANK_LABELS[k])
 c2.number_input("SLO: TTFT ≤ (s, 0 = none)", min_value=0.0, step=0.05, format="%.3f", key="se_slo_ttft")
 c3.number_input("SLO: TPOT ≤ (s, 0 = none)", min_value=0.0, step=0.01, format="%.3f", key="se_slo_tpot")
 state.sync("se_model", "se_phase", "se_batch", "se_prompt", "se_gen", "se_wbits", "se_kvbits", "se_kinds", "se_by",
@@ -60,29 +56,29 @@ model = models[ss.se_model]
 prompt = min(ss.se_prompt, model.max_context)
 scenario = Scenario(phase=ss.se_phase, batch=ss.se_batch, prompt_tokens=prompt, gen_tokens=ss.se_gen,
                     wbits=ss.se_wbits, kvbits=ss.se_kvbits)
-cands = tuple(d.id for d in views.filter_devices(devs.values(), kinds=ss.se_kinds))
+cands = tuple(d.id for d in common.filter_devices(devs.values(), kinds=ss.se_kinds))
 slo_ttft, slo_tpot = (ss.se_slo_ttft or None), (ss.se_slo_tpot or None)
 st.caption(f"**{model.name}** · {scenario.label()} · {len(cands)} candidate devices. All figures modeled "
-           "(roofline.predict) from datasheet peaks; calibrated where a device was measured.")
+           "(roofline.engine.predict) from datasheet peaks; calibrated where a device was measured.")
 ranked, err = state.ranking(model.id, scenario, cands, ss.se_by, slo_ttft, slo_tpot, ss.se_tp)
 if ranked is None:
     st.error(f"Cannot rank: {err}")
     st.stop()
 
-x_opts = list(views.PARETO_AXES)
+x_opts = list(selection.PARETO_AXES)
 state.init("se_x", "usd_per_mtok", options=x_opts)
 state.init("se_y", "tokens_per_s", options=x_opts)
 state.init("se_z", "j_per_token", options=x_opts)
-table = views.ranking_view(ranked, ss.se_x, ss.se_y, ss.se_z)
+table = selection.ranking_view(ranked, ss.se_x, ss.se_y, ss.se_z)
 ok = table[table["rank"].notna()]
 m1, m2, m3 = st.columns(3)
 m1.metric("devices that fit and meet the SLO (modeled)", f"{len(ok)} of {len(table)}")
 if len(ok):
     best = ok.sort_values("rank").iloc[0]
-    m2.metric(f"best by {views.RANK_LABELS[ss.se_by].split(' (')[0]} (modeled)", str(best["device_id"]),
+    m2.metric(f"best by {selection.RANK_LABELS[ss.se_by].split(' (')[0]} (modeled)", str(best["device_id"]),
               help=f"source: {best['source']}")
-    m3.metric(f"{views.RANK_LABELS[ss.se_by].split(' (')[0]} of the best (modeled)",
-              views.fmt_metric(views.finite_or_none(best[ss.se_by]), ""))
+    m3.metric(f"{selection.RANK_LABELS[ss.se_by].split(' (')[0]} of the best (modeled)",
+              common.fmt_metric(common.finite_or_none(best[ss.se_by]), ""))
 else:
     st.warning("No candidate fits and meets the SLO. Loosen the SLO, allow tensor parallelism, use fewer bits.")
 
@@ -101,33 +97,30 @@ st.dataframe(table[["rank", "device_id", "name", "device_kind", "tp", "fits", "m
 
 st.subheader("Pareto: cost vs speed vs energy")
 c1, c2, c3 = st.columns(3)
-lab = views.PARETO_AXES
+lab = selection.PARETO_AXES
 c1.selectbox("x", x_opts, key="se_x", format_func=lambda k: lab[k][0])
 c2.selectbox("y", x_opts, key="se_y", format_func=lambda k: lab[k][0])
 c3.selectbox("colour", x_opts, key="se_z", format_func=lambda k: lab[k][0])
 state.sync("se_x", "se_y", "se_z")
 st.plotly_chart(charts.pareto_figure(table, ss.se_x, ss.se_y, ss.se_z, lab), key="se_pareto", width="stretch")
-missing = views.unplotted(table, ss.se_x, ss.se_y)
+missing = selection.unplotted(table, ss.se_x, ss.se_y)
 if missing:
     st.caption(f"Not plotted ({len(missing)} that fit but have no {lab[ss.se_x][0]} or {lab[ss.se_y][0]}, e.g. no "
                f"public price): {', '.join(missing)}.")
 
 st.subheader("Report")
-spec = views.report_spec(model.id, scenario, cands, ss.se_by, slo_ttft, slo_tpot, ss.se_tp,
+spec = selection.report_spec(model.id, scenario, cands, ss.se_by, slo_ttft, slo_tpot, ss.se_tp,
                          ss.se_x if ss.se_x in RANK_KEYS else "usd_per_mtok",
                          ss.se_y if ss.se_y in RANK_KEYS else "tokens_per_s")
-spec_text = views.spec_toml(spec)
-if state.optional("reports.build") is None:
-    st.info("report builder not installed")
-else:
-    if st.button("Build the report", help="the same HTML `roofline report` builds from the spec below"):
-        st.session_state.se_report = spec_text
-    if st.session_state.get("se_report") == spec_text:
-        with st.spinner("building the report"):
-            data, rerr = state.report_html(spec_text)
-        if rerr:
-            st.error(f"Could not build the report: {rerr}")
-        else:
-            st.download_button("Download report (HTML)", data, file_name="roofline-report.html", mime="text/html")
+spec_text = selection.spec_toml(spec)
+if st.button("Build the report", help="the same HTML `roofline report` builds from the spec below"):
+    st.session_state.se_report = spec_text
+if st.session_state.get("se_report") == spec_text:
+    with st.spinner("building the report"):
+        data, rerr = state.report_html(spec_text)
+    if rerr:
+        st.error(f"Could not build the report: {rerr}")
+    else:
+        st.download_button("Download report (HTML)", data, file_name="roofline-report.html", mime="text/html")
 st.download_button("Download the spec (TOML)", spec_text, file_name="dashboard-spec.toml", mime="text/plain",
                    help="`roofline report dashboard-spec.toml` builds the same report")

@@ -6,15 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, state
-from roofline import views
+from roofline.engine.scenario import ATTENTION_KINDS, PHASES, WEIGHT_SPARSITY, Scenario
+from roofline.views import common, hardware, workload
 
 st.title("Workload")
-if state.optional("roofline.predict") is None or not state.models():
-    st.warning("The inference engine (roofline.predict / roofline.catalog) is not installed: no workload model "
-               "yet. The Hardware page works from the datasheets alone.")
-    st.stop()
-
-from roofline.scenario import ATTENTION_KINDS, PHASES, WEIGHT_SPARSITY, Scenario  # noqa: E402
 
 models, devs = state.models(), state.devices()
 model_ids, dev_ids = sorted(models), sorted(devs)
@@ -28,7 +23,7 @@ with st.sidebar:
     st.selectbox("model", model_ids, key="wl_model", format_func=lambda i: f"{models[i].name} ({i})")
     st.selectbox("device", dev_ids, key="wl_device", format_func=lambda i: f"{devs[i].name} ({i})")
     model = models[st.session_state.wl_model]
-    ctx_opts = views.context_options(model.max_context)
+    ctx_opts = workload.context_options(model.max_context)
     state.init("wl_prompt", 1024 if 1024 in ctx_opts else ctx_opts[0], options=ctx_opts)
     state.init("wl_gen", 256, options=[2**i for i in range(0, 13)])
     st.segmented_control("phase", PHASES, key="wl_phase")
@@ -85,30 +80,30 @@ if pred is None:
 if not pred.fits:
     st.error(f"**Does not fit.** {pred.fit_reason}. Latency, throughput and energy are not shown for a "
              "configuration that cannot run.", icon=":material/block:")
-metrics = views.prediction_metrics(pred, device)
+metrics = workload.prediction_metrics(pred, device)
 cols = st.columns(4) + st.columns(4)
 for col, m in zip(cols, metrics, strict=True):
     suffix = "modeled" if pred.fits or m["key"] == "memory_bytes" else "does not fit"
-    col.metric(f"{m['label']} ({suffix})", views.fmt_metric(m["value"], m["unit"]), help=f"source: {m['source']}")
-st.plotly_chart(charts.memory_bar(views.memory_breakdown(pred, device), pred.fits), key="wl_memory",
+    col.metric(f"{m['label']} ({suffix})", common.fmt_metric(m["value"], m["unit"]), help=f"source: {m['source']}")
+st.plotly_chart(charts.memory_bar(workload.memory_breakdown(pred, device), pred.fits), key="wl_memory",
                 width="stretch", config={"displayModeBar": False})
 if not pred.fits:
     st.stop()
 
-pts = views.op_points(pred.ops, pred.op_phases)
+pts = workload.op_points(pred.ops, pred.op_phases)
 dts = sorted(set(pts["dtype"])) if len(pts) else None
-lines = views.roofline_lines([device], dts)
-st.plotly_chart(charts.roofline_figure(lines, views.ridge_points([device], dts), pts,
+lines = hardware.roofline_lines([device], dts)
+st.plotly_chart(charts.roofline_figure(lines, hardware.ridge_points([device], dts), pts,
                                        title=f"Ops on the {device.name} roofline (modeled; marker size = share "
                                              "of time, square = prefill)"), key="wl_roofline", width="stretch")
 st.caption("Op colour: red = compute-bound, blue = memory-bound, purple = interconnect, grey = launch overhead.")
-st.plotly_chart(charts.stacked_bars(views.breakdown_long(pred.ops, "op", pred.op_phases),
+st.plotly_chart(charts.stacked_bars(workload.breakdown_long(pred.ops, "op", pred.op_phases),
                                     title="Latency and energy by op (modeled)"), key="wl_by_op", width="stretch")
-st.plotly_chart(charts.stacked_bars(views.breakdown_long(pred.ops, "layer", pred.op_phases),
+st.plotly_chart(charts.stacked_bars(workload.breakdown_long(pred.ops, "layer", pred.op_phases),
                                     title="Latency and energy by layer (decoder = all decoder layers) and op kind "
                                           "(modeled)"), key="wl_by_layer", width="stretch")
 with st.expander("Every op (modeled)"):
-    st.dataframe(views.estimates_frame(pred.ops, pred.op_phases), hide_index=True, width="stretch",
+    st.dataframe(workload.estimates_frame(pred.ops, pred.op_phases), hide_index=True, width="stretch",
                  column_config={"time_share": st.column_config.NumberColumn(format="percent"),
                                 "energy_share": st.column_config.NumberColumn(format="percent")})
 st.caption(f"Efficiencies: {pred.efficiency_kind} ({pred.efficiency_source}); energy coefficients: "

@@ -1,7 +1,7 @@
 """Attention suite on a CUDA GPU: our Triton kernels and their peers side by side, in one run.
 
 For every shape of the registered sweeps (kernels/attention): check "ours" against the fp32 reference,
-then time each implementation with roofline.timers.time_cuda (warm-up first — it also runs the autotuner
+then time each implementation with roofline.measure.timers.time_cuda (warm-up first — it also runs the autotuner
 and torch.compile —, CUDA events, L2 flushed before every timed call, median and p20/p80), and print
 achieved TFLOP/s and TB/s from each implementation's declared cost plus the speed ratio of ours vs each
 peer (> 1: ours is faster).
@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch  # noqa: E402
 
 from kernels.registry import load_all, max_rel_error  # noqa: E402
+from roofline.measure.timers import KernelWrongError, check_output, time_cuda  # noqa: E402
 from roofline.ops import total_bytes, total_flops  # noqa: E402
-from roofline.timers import KernelWrongError, check_output, time_cuda  # noqa: E402
 
 KERNELS = ("flash_attention", "decode_attention", "block_sparse_attention")
 MIN_REPS, MAX_REPS = 10, 200  # bounds on the repetitions that fill --target-s

@@ -1,7 +1,7 @@
 """Benchmark suite `quant`: our W4A16 / W8A8 / ternary Triton kernels and their torch peers, side by side.
 
 For every shape and M of each kernel's sweep: check ours against the torch reference, then time ours and
-every peer in the same run (roofline.timers.time_cuda: CUDA events, warm-up, L2 flushed before every rep,
+every peer in the same run (roofline.measure.timers.time_cuda: CUDA events, warm-up, L2 flushed before every rep,
 median and p20/p80 of --reps), print speedups over the peers and the fraction of the roofline each
 reaches on the device (hwdb h100-sxm unless --device-id; ideal roof: datasheet peak and bandwidth,
 efficiency 1, no launch cost).
@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from anywher
 import hwdb  # noqa: E402
 from kernels.quant import ternary, w4a16, w8a8  # noqa: E402  (registers the entries)
 from kernels.registry import REGISTRY, max_rel_error  # noqa: E402
-from roofline.efficiency import Efficiency  # noqa: E402
-from roofline.model import estimate  # noqa: E402
-from roofline.timers import time_cuda  # noqa: E402
+from roofline.engine.efficiency import Efficiency  # noqa: E402
+from roofline.engine.model import estimate  # noqa: E402
+from roofline.measure.timers import time_cuda  # noqa: E402
 
 KERNELS = ("w4a16_linear", "w8a8_linear", "ternary_linear")
 IDEAL = Efficiency(compute_default=1.0, memory=1.0, launch_overhead_s=0.0, source="ideal roof")
@@ -98,7 +98,7 @@ def report_targets(rows: list[dict]) -> None:
 
 
 def model_only(device_id: str) -> None:
-    """The roofline numbers quoted in NOTES.md, from hwdb and roofline.model only."""
+    """The roofline numbers quoted in NOTES.md, from hwdb and roofline.engine.model only."""
     dev = hwdb.get(device_id)
     bw = dev.mem_bw_bytes_per_s
     print(f"# {dev.id}: {bw / 1e12:.2f} TB/s, fp16/bf16 {dev.peak('bf16') / 1e12:.1f} TF/s, "

@@ -1,10 +1,10 @@
 """Benchmark suite `sparse`: 2:4 linear and contextual MLP vs their peers, side by side, on one CUDA GPU.
 
     python benchmarks/sparse/bench_sparse.py [--suite 24|contextual|all] [--dtype fp16] [--quick] [--json out.json]
-    python benchmarks/sparse/bench_sparse.py --predict-only      # roofline.model predictions, no GPU needed
+    python benchmarks/sparse/bench_sparse.py --predict-only      # roofline.engine.model predictions, no GPU needed
 
-Each point: check every checked impl against the fp32 reference first (roofline.timers.check_output), then
-per impl warm up, and time ``--reps`` calls with roofline.timers.time_cuda (CUDA events, each call after an
+Each point: check every checked impl against the fp32 reference first (roofline.measure.timers.check_output), then
+per impl warm up, and time ``--reps`` calls with roofline.measure.timers.time_cuda (CUDA events, each call after an
 L2 flush, no CUDA-graph replay), report the median and p20/p80, achieved TB/s and TFLOP/s from the
 impl's own Ops, and ratios vs the dense peer (and vs torch semi-structured for 2:4). ``--kernel-time`` also sums the CUDA kernel time of each call with the
 torch profiler, to separate host/plan overhead (cuSPARSELt builds a plan per call) from the kernels.
@@ -23,9 +23,9 @@ import torch  # noqa: E402
 
 import hwdb  # noqa: E402
 from kernels.sparse import contextual, semi_structured  # noqa: E402
-from roofline.model import estimate  # noqa: E402
+from roofline.engine.model import estimate  # noqa: E402
+from roofline.measure.timers import KernelWrongError, check_output, time_cuda  # noqa: E402
 from roofline.ops import Op  # noqa: E402
-from roofline.timers import KernelWrongError, check_output, time_cuda  # noqa: E402
 
 DEVICE_ID = "h100-sxm"
 H100_SMS = 132  # H100 SXM5 enabled SMs (hwdb/devices/h100-sxm.toml notes); sizes the modeled launch grid
@@ -92,7 +92,7 @@ def print_rows(rows: list[dict]) -> None:
 
 
 def predict_only() -> None:
-    """Modeled times on h100-sxm from the kernels' own Ops (roofline.model, calibrated efficiencies)."""
+    """Modeled times on h100-sxm from the kernels' own Ops (roofline.engine.model, calibrated efficiencies)."""
     print(f"# 2:4 linear, fp16, modeled on {DEVICE_ID}: dense / triton / cusparselt / decompress+dense (us)")
     for s in semi_structured.BENCH_SHAPES:
         m, n, k = s["M"], s["N"], s["K"]

@@ -373,6 +373,7 @@ def selection_cost(B: int, H: int, Hkv: int, Sq: int, Sk: int, D: int, q_block: 
 
 def flex_block_mask(mask: BlockSparseMask, B: int, H: int):
     """The same kept blocks as a torch FlexAttention BlockMask (full / partial lists and a mask_mod)."""
+    # lazy: flex attention loads torch.compile machinery; only its peer needs it
     from torch.nn.attention.flex_attention import BlockMask
 
     nkb = triton.cdiv(mask.Sk, mask.kv_block)
@@ -420,6 +421,7 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     peer_ops = {"sdpa-flash-causal": dense, "sdpa-cudnn-causal": dense}
     impls["sdpa-flash-causal"] = common.sdpa_peer(q, k, v, True, "FLASH_ATTENTION")
     impls["sdpa-cudnn-causal"] = common.sdpa_peer(q, k, v, True, "CUDNN_ATTENTION")
+    # lazy: flex attention loads torch.compile machinery; only its peer needs it
     from torch.nn.attention.flex_attention import flex_attention
 
     flex = torch.compile(flex_attention)  # compiled lazily, on the first call

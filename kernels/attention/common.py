@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from kernels.common import DTYPE_NAMES, check_runnable, num_sms, torch_dtype
 from kernels.common import dtype_name as _dtype_name
@@ -136,8 +138,6 @@ def sdpa_peer(q, k, v, causal: bool, backend: str, decode: bool = False) -> Call
     """A zero-argument SDPA call pinned to one backend (FLASH_ATTENTION, CUDNN_ATTENTION, ...), returning
     a 1-tuple shaped like our output so the profiler's informative error compares like with like.
     ``decode``: q is (B, H, D) and the call runs it as (B, H, 1, D)."""
-    import torch.nn.functional as F
-    from torch.nn.attention import SDPBackend, sdpa_kernel
 
     be = getattr(SDPBackend, backend)
     gqa = q.shape[1] != k.shape[1]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from triton.testing import do_bench
 
 from kernels.common import interpreting
 from roofline.errors import InputError
@@ -44,7 +45,6 @@ def choose(key: tuple, candidates: Sequence[Cfg], launch: Callable[[Cfg], Any], 
         return candidates[0]
     if key in _BEST:
         return _BEST[key]
-    from triton.testing import do_bench
 
     best, best_ms = candidates[0], float("inf")
     for cfg in candidates:

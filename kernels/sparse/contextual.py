@@ -21,6 +21,7 @@ import triton
 import triton.language as tl
 
 from kernels.common import can_run_triton, dot_precision, dtype_name, gpu_only, num_sms, torch_dtype
+from kernels.registry import Bench
 from kernels.sparse._launch import split_for
 from kernels.sparse.semi_structured import WHO
 from roofline.errors import InputError
@@ -410,7 +411,6 @@ QUICK_SHAPES = ({"H": 64, "I": 96, "batch": 1, "active": 0.1}, {"H": 48, "I": 80
 
 def prepare(shape: dict[str, Any], dtype: str, device: str) -> Any:
     """Bench: contextual MLP over the union of ``batch`` random per-token sets vs the dense MLP."""
-    from kernels.registry import Bench
 
     h, i, b, f = int(shape["H"]), int(shape["I"]), int(shape["batch"]), float(shape["active"])
     tdt = torch_dtype(dtype, who=WHO)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 import triton
 import triton.language as tl
+from torch.sparse import to_sparse_semi_structured
 
 from kernels.common import (
     OUTPUT_RTOL,
@@ -36,6 +37,7 @@ from kernels.common import (
     num_sms,
     torch_dtype,
 )
+from kernels.registry import Bench
 from kernels.sparse._launch import split_for
 from roofline.errors import InputError
 from roofline.ops import Op
@@ -299,7 +301,6 @@ def semi_structured_weight(sw: Sparse24Weight) -> torch.Tensor | None:
         ws = None
         if sw.device.type == "cuda" and sw.dtype in (torch.float16, torch.bfloat16):
             try:
-                from torch.sparse import to_sparse_semi_structured
 
                 ws = to_sparse_semi_structured(decompress_2_4(sw))
             except (RuntimeError, ImportError, ValueError):
@@ -425,7 +426,6 @@ QUICK_SHAPES = ({"M": 1, "N": 48, "K": 128}, {"M": 17, "N": 40, "K": 96})
 
 def prepare(shape: dict[str, Any], dtype: str, device: str) -> Any:
     """Bench for one (M, N, K): ours vs dense F.linear of the masked weight vs torch semi-structured."""
-    from kernels.registry import Bench
 
     m, n, k = int(shape["M"]), int(shape["N"]), int(shape["K"])
     tdt = torch_dtype(dtype, who=WHO)

@@ -1,0 +1,1 @@
+"""Analysis of measured traces against the engine: attribution, calibration, decode-step attribution."""

@@ -1,0 +1,87 @@
+"""`roofline hw list|show`: thin typer wrappers over roofline.engine.hw."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import hwdb
+from roofline.engine.hw import device_record, list_devices
+from roofline.fmt import dumps, si
+
+hw_app = typer.Typer(help="The cited hardware database.", no_args_is_help=True)
+
+
+@hw_app.command("list")
+def hw_list_cli(
+    kind: str = typer.Option(None, "--kind", help="gpu, cpu, soc or accelerator"),
+    vendor: str = typer.Option(None, "--vendor", help="e.g. NVIDIA, AMD, Apple"),
+    sort: str = typer.Option(None, "--sort", help="a dtype (bf16, int8, ...), memory, bandwidth, tdp, year"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """List devices with datasheet memory, bandwidth and dense peaks."""
+    devs = list_devices(kind=kind, sort=sort, vendor=vendor)
+    if as_json:
+        typer.echo(dumps([device_record(d) for d in devs]))
+        return
+    t = Table(title=f"{len(devs)} devices (datasheet, dense peaks)")
+    for col in ("id", "name", "kind", "mem", "BW", "fp32", "bf16", "fp8", "int8", "TDP", "price"):
+        t.add_column(col, justify="left" if col in ("id", "name", "kind") else "right")
+    for d in devs:
+        price = f"${d.msrp_usd:,.0f}" if d.msrp_usd else (f"${d.cloud_usd_per_h:.2f}/h" if d.cloud_usd_per_h else "-")
+        t.add_row(d.id, d.name, d.kind, si(d.memory_bytes, "B"), si(d.mem_bw_bytes_per_s, "B/s"),
+                  si(d.peak("fp32"), "F/s"), si(d.peak("bf16"), "F/s"), si(d.peak("fp8"), "F/s"),
+                  si(d.peak("int8"), "op/s"), f"{d.tdp_w:.0f} W", price)
+    Console(width=200).print(t)
+
+
+@hw_app.command("show")
+def hw_show_cli(
+    device_id: str = typer.Argument(..., metavar="ID"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """One device: peaks per dtype, ridge points, memory, power, price, measured ceilings, sources."""
+
+    rec = device_record(hwdb.get(device_id))
+    if as_json:
+        typer.echo(dumps(rec))
+        return
+    c = Console(width=200)
+    c.print(f"[bold]{rec['name']}[/bold] ({rec['id']}) — {rec['vendor']} {rec['kind']}, {rec['release_year']}")
+    if rec["notes"]:
+        c.print(rec["notes"])
+    m = rec["memory"]
+    c.print(f"memory: {si(m['capacity_bytes']['value'], 'B')} {m['type']} at {si(m['bw_bytes_per_s']['value'], 'B/s')}"
+            f"  [datasheet: {m['bw_bytes_per_s']['source']}]")
+    for cache in rec["caches"]:
+        c.print(f"{cache['name']}: {si(cache['value'], 'B')}  [datasheet: {cache['source']}]")
+    t = Table(title="dense peaks (datasheet) and ridge points")
+    for col in ("dtype", "peak", "ridge FLOP/B", "source", "note"):
+        t.add_column(col)
+    for p in rec["peaks"]:
+        t.add_row(p["dtype"], si(p["value"], "op/s"), f"{p['ridge_flop_per_byte']:.1f}", p["source"], p["note"])
+    c.print(t)
+    pw = rec["power"]
+    idle = f", idle {pw['idle_w']['value']:.0f} W" if pw["idle_w"] else ""
+    c.print(f"power: TDP {pw['tdp_w']['value']:.0f} W{idle}  [datasheet: {pw['tdp_w']['source']}]")
+    c.print(f"2:4 sparsity: {'yes' if rec['sparse_2_4'] else 'no'}")
+    ic = rec["interconnect"]
+    if ic["name"]:
+        bw = f" {si(ic['bw_bytes_per_s']['value'], 'B/s')}" if ic["bw_bytes_per_s"] else ""
+        c.print(f"interconnect: {ic['name']}{bw}")
+    pr = rec["price"]
+    if pr["msrp_usd"]:
+        c.print(f"MSRP: ${pr['msrp_usd']['value']:,.0f} ({pr['date']})  [{pr['msrp_usd']['source']}]")
+    if pr["cloud_usd_per_h"]:
+        c.print(f"cloud: ${pr['cloud_usd_per_h']['value']:.2f}/h ({pr['date']})  [{pr['cloud_usd_per_h']['source']}]")
+    ms = rec["measured"]
+    if ms:
+        c.print(f"[bold]measured[/bold] ({ms['run_id']}, {ms['date']}): copy {si(ms['copy_bw_bytes_per_s'], 'B/s')}, "
+                + ", ".join(f"{k} matmul {si(v, 'op/s')}" for k, v in ms["matmul_ops_per_s"].items())
+                + (f", idle {ms['idle_power_w']:.1f} W ({ms['idle_state']})" if ms["idle_power_w"] else ""))
+        c.print(f"  source: {ms['source']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(hw_app, name="hw")

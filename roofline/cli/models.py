@@ -1,0 +1,201 @@
+"""`roofline models list|show`, `roofline predict`, `roofline select`: thin typer wrappers over the engine."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import hwdb
+from roofline.engine.catalog import get_model, load_models
+from roofline.engine.predict import predict
+from roofline.engine.scenario import Scenario, parse_attention, parse_sparsity
+from roofline.engine.select import pareto_front, rank
+from roofline.fmt import dumps, si
+from roofline.provenance import DATASHEET, MODELED
+
+models_app = typer.Typer(help="The model catalog (architectures from config.json, published accuracy).",
+                         no_args_is_help=True)
+
+
+def model_record(m) -> dict:
+    """A catalog entry as a plain record (datasheet = the publisher's config and papers)."""
+
+    rec = {k: v for k, v in asdict(m).items() if k != "path"}
+    rec.update(params=m.params, active_params=m.active_params, kind=DATASHEET)
+    rec["accuracy"] = [{**asdict(a), "kind": "published"} for a in m.accuracy]
+    return rec
+
+
+@models_app.command("list")
+def models_list_cli(as_json: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
+    """List catalog models with size, attention shape and published accuracy."""
+
+    ms = sorted(load_models().values(), key=lambda m: (m.family, m.params))
+    if as_json:
+        typer.echo(dumps([model_record(m) for m in ms]))
+        return
+    t = Table(title=f"{len(ms)} models (from config.json; accuracy as published)")
+    for col in ("id", "params", "active", "layers", "hidden", "heads/kv", "head_dim", "ffn", "vocab", "experts",
+                "tied", "accuracy"):
+        t.add_column(col, justify="left" if col in ("id", "accuracy") else "right")
+    for m in ms:
+        a = m.accuracy_for()
+        t.add_row(m.id, si(m.params, ""), si(m.active_params, ""), str(m.layers), str(m.hidden),
+                  f"{m.heads}/{m.kv_heads}", str(m.head_dim), str(m.mlp_width), str(m.vocab),
+                  f"{m.experts_per_token}/{m.experts}" if m.is_moe else "-", "yes" if m.tied_embeddings else "no",
+                  f"{a.benchmark} {a.value_pct:g}" if a else "-")
+    Console(width=200).print(t)
+
+
+@models_app.command("show")
+def models_show_cli(model_id: str = typer.Argument(..., metavar="ID"),
+                    as_json: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
+    """One model: every architecture field, its config source and accuracy figures with sources."""
+
+    m = get_model(model_id)
+    rec = model_record(m)
+    if as_json:
+        typer.echo(dumps(rec))
+        return
+    c = Console(width=200)
+    c.print(f"[bold]{m.name}[/bold] ({m.id}) — {si(m.params, '')} params, {si(m.active_params, '')} active")
+    for k in ("layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate", "vocab", "experts",
+              "experts_per_token", "moe_intermediate", "tied_embeddings", "max_context", "native_wbits", "native_abits"):
+        c.print(f"  {k}: {rec[k]}")
+    c.print(f"  config: {m.source}")
+    if m.notes:
+        c.print(f"  notes: {m.notes}")
+    for a in m.accuracy:
+        c.print(f"  {a.benchmark}: {a.value_pct:g}%  [{a.source}] {a.note}")
+
+
+def build_scenario(model_id: str, phase: str, batch: int, prompt: int, gen: int, wbits: int | None,
+                   abits: int | None, kvbits: int | None, group: int, sparsity: str, attention: str, tp: int,
+                   mlp_active: float, head_active: float):
+    """Scenario from CLI values; bits default to the model's native precision. Raises on bad input."""
+
+    m = get_model(model_id)
+    kind, kept = parse_attention(attention)
+    sc = Scenario(phase=phase, batch=batch, prompt_tokens=prompt, gen_tokens=gen,
+                  wbits=m.native_wbits if wbits is None else wbits, abits=m.native_abits if abits is None else abits,
+                  kvbits=16 if kvbits is None else kvbits, group_size=group, weight_sparsity=parse_sparsity(sparsity),
+                  mlp_active=mlp_active, head_active=head_active, attention=kind, attention_kept=kept, tp=tp)
+    return m, sc.validate(m)
+
+
+_O = typer.Option
+
+
+def predict_cli(
+    model: str = _O(..., "--model", "-m", help="catalog id, e.g. llama-3.1-8b (see `roofline models list`)"),
+    device: str = _O(..., "--device", "-d", help="hwdb id, e.g. h100-sxm (see `roofline hw list`)"),
+    phase: str = _O("decode", "--phase", help="prefill | decode | generate"),
+    batch: int = _O(1, "--batch", "-b", help="concurrent sequences"),
+    prompt: int = _O(1024, "--prompt", "-p", help="prompt tokens (decode: the context L)"),
+    gen: int = _O(256, "--gen", "-g", help="generated tokens a sequence (generate)"),
+    wbits: int = _O(None, "--wbits", help="weight bits 1..16 (default: the model's native)"),
+    abits: int = _O(None, "--abits", help="activation bits 1..16 (default: the model's native)"),
+    kvbits: int = _O(None, "--kvbits", help="KV-cache bits 1..16 (default 16)"),
+    group: int = _O(128, "--group", help="weights (and KV elements) per 16-bit scale when bits < 16"),
+    sparsity: str = _O("none", "--sparsity", help="weight sparsity: none | 2:4"),
+    attention: str = _O("flash", "--attention", help="naive | flash | block-sparse:<kept fraction>"),
+    tp: int = _O(1, "--tp", help="tensor-parallel devices"),
+    mlp_active: float = _O(1.0, "--mlp-active", help="contextual sparsity: fraction of MLP neurons active"),
+    head_active: float = _O(1.0, "--head-active", help="contextual sparsity: fraction of heads active"),
+    per_op: bool = _O(False, "--per-op", help="include the per-op rows"),
+    as_json: bool = _O(False, "--json", help="print one JSON document"),
+    as_csv: bool = _O(False, "--csv", help="print CSV (per-op rows with --per-op, else one totals row)"),
+    uncalibrated: bool = _O(False, "--uncalibrated", help="documented defaults even where the device was measured"),
+) -> None:
+    """Modeled TTFT, TPOT, tokens/s, memory fit and energy of a model on a device (per op with --per-op)."""
+
+    m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, tp,
+                           mlp_active, head_active)
+    p = predict(m, device, sc, calibrated=not uncalibrated)
+    if as_json:
+        typer.echo(dumps(p.to_dict(include_ops=per_op)))
+        return
+    if as_csv:
+
+        df = p.ops_frame() if per_op else pd.DataFrame([{**p.to_dict()["scenario"], **p.to_dict()["totals"]}])
+        sys.stdout.write(df.to_csv(index=False))
+        return
+    c = Console(width=200)
+    c.print(f"[bold]{m.name}[/bold] on {p.device_id}" + (f" x{p.tp}" if p.tp > 1 else "") + f" — {sc.label()}")
+    c.print(f"modeled (efficiency: {p.efficiency_kind}, {p.efficiency_source}; energy: {p.energy_kind})")
+    if not p.fits:
+        c.print(f"[red]DOES NOT FIT[/red]: {p.fit_reason}")
+    c.print(f"TTFT {si(p.ttft_s, 's')}   TPOT {si(p.tpot_s, 's')}   {p.tokens_per_s:,.1f} tokens/s "
+            f"({p.tokens_per_s_per_request:,.2f} a request, {p.tokens_per_s_per_device:,.1f} a device)   "
+            f"phase time {si(p.time_s, 's')}, mostly {p.bound}-bound")
+    c.print(f"memory a device: {si(p.memory_bytes, 'B')} = weights {si(p.weight_bytes, 'B')} + KV {si(p.kv_bytes, 'B')}"
+            f" + activations {si(p.activation_bytes, 'B')} (usable {si(p.usable_memory_bytes, 'B')})")
+    usd = f"   ${p.usd_per_mtok:,.3f}/M tokens ({p.price_basis})" if p.usd_per_mtok is not None else ""
+    c.print(f"energy {si(p.energy_j, 'J')}, {si(p.j_per_token, 'J')}/token, mean {p.avg_power_w:,.0f} W{usd}")
+    if p.accuracy:
+        c.print(f"IPW {p.ipw:.3g} /W, IPJ {p.ipj:.3g} /J  ({p.accuracy.benchmark} {p.accuracy.value_pct:g}%)")
+    if per_op:
+        t = Table(title="per op (per device, all instances)")
+        for col in ("phase", "op", "kind", "count", "FLOPs", "bytes", "dtype", "AI", "time", "bound", "energy"):
+            t.add_column(col, justify="left" if col in ("phase", "op", "kind", "dtype", "bound") else "right")
+        for r in p.ops_frame().itertuples():
+            t.add_row(r.phase, r.name, r.kind, str(r.count), si(r.flops, "F"), si(r.bytes, "B"), r.dtype,
+                      f"{r.intensity:.3g}", si(r.time_s, "s"), r.bound, si(r.energy_j, "J"))
+        c.print(t)
+
+
+def select_cli(
+    model: str = _O(..., "--model", "-m", help="catalog id"),
+    phase: str = _O("generate", "--phase", help="prefill | decode | generate"),
+    batch: int = _O(1, "--batch", "-b"),
+    prompt: int = _O(1024, "--prompt", "-p"),
+    gen: int = _O(256, "--gen", "-g"),
+    wbits: int = _O(None, "--wbits"),
+    abits: int = _O(None, "--abits"),
+    kvbits: int = _O(None, "--kvbits"),
+    group: int = _O(128, "--group"),
+    sparsity: str = _O("none", "--sparsity"),
+    attention: str = _O("flash", "--attention"),
+    slo_ttft_ms: float = _O(None, "--slo-ttft-ms", help="drop devices whose TTFT exceeds this"),
+    slo_tpot_ms: float = _O(None, "--slo-tpot-ms", help="drop devices whose TPOT exceeds this"),
+    by: str = _O("tokens_per_s", "--rank", help="tokens_per_s | usd_per_mtok | j_per_token | ipw | ipj | ttft_s | tpot_s"),
+    kind: str = _O(None, "--kind", help="only gpu, cpu, soc or accelerator"),
+    no_tp: bool = _O(False, "--no-tp", help="never split a model over several devices"),
+    as_json: bool = _O(False, "--json", help="print one JSON document"),
+) -> None:
+    """Rank devices for a workload (tensor parallelism where one device does not fit), with the Pareto front."""
+
+    m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, 1,
+                           1.0, 1.0)
+    devs = [d for d in hwdb.load().values() if kind is None or d.kind == kind]
+    df = rank(m, sc, devices=devs, by=by, slo_ttft_s=None if slo_ttft_ms is None else slo_ttft_ms / 1e3,
+              slo_tpot_s=None if slo_tpot_ms is None else slo_tpot_ms / 1e3, allow_tp=not no_tp)
+    df = pareto_front(df, minimize=["j_per_token"], maximize=["tokens_per_s"])
+    if as_json:
+        typer.echo(dumps({"model": m.id, "scenario": sc, "rank_by": by, "kind": MODELED,
+                          "slo": {"ttft_s": None if slo_ttft_ms is None else slo_ttft_ms / 1e3,
+                                  "tpot_s": None if slo_tpot_ms is None else slo_tpot_ms / 1e3},
+                          "pareto_objectives": {"minimize": ["j_per_token"], "maximize": ["tokens_per_s"]},
+                          "devices": df.to_dict(orient="records")}))
+        return
+    t = Table(title=f"{m.name}: {sc.label()} — ranked by {by} (modeled)")
+    for col in ("rank", "device", "tp", "TTFT", "TPOT", "tok/s", "$/Mtok", "J/tok", "IPW", "pareto", "note"):
+        t.add_column(col, justify="left" if col in ("device", "note") else "right")
+    for r in df.itertuples():
+        note = r.fit_reason if not r.fits else ("misses SLO" if not r.meets_slo else "")
+        t.add_row("-" if r.rank != r.rank else f"{r.rank:.0f}", r.device_id, str(r.tp), si(r.ttft_s, "s"),
+                  si(r.tpot_s, "s"), f"{r.tokens_per_s:,.1f}" if r.tokens_per_s == r.tokens_per_s else "-",
+                  f"{r.usd_per_mtok:,.3f}" if r.usd_per_mtok == r.usd_per_mtok else "-", si(r.j_per_token, "J"),
+                  f"{r.ipw:.3g}" if r.ipw == r.ipw else "-", "*" if r.pareto else "", note[:90])
+    Console(width=220).print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")
+    app.command("predict")(predict_cli)
+    app.command("select")(select_cli)

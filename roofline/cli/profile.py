@@ -1,0 +1,299 @@
+"""`roofline profile | traces list|show | import-ncu | import-trace | calibrate | attribute`: thin typer
+wrappers over roofline.measure.profile, traces, ncu, kineto, calibrate and attribution."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+import hwdb
+from roofline.analysis.attribution import compare, fidelity
+from roofline.analysis.calibrate import calibrate, write_calibration
+from roofline.fmt import dumps, si
+from roofline.measure import traces
+from roofline.measure.kineto import by_kind, kineto_trace_rows, read_kineto, summarize_kineto
+from roofline.measure.ncu import ncu_trace_rows, read_ncu_csv, summarize_ncu
+from roofline.measure.profile import ProfileConfig, run_profile
+from roofline.measure.traces import list_runs, load_any, load_run, read_manifest, resolve_run
+from roofline.views.measured import profile_summary
+
+traces_app = typer.Typer(help="Measured runs under traces/ (or $ROOFLINE_TRACES).", no_args_is_help=True)
+_err = Console(stderr=True, width=160)
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _pct(x: float) -> str:
+    return "-" if pd.isna(x) else f"{100 * x:.0f}%"
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return json.loads(df.to_json(orient="records"))
+
+
+def _summary_table(df: pd.DataFrame, title: str) -> Table:
+    t = Table(title=title)
+    for col in ("kernel", "impl", "shape", "dtype", "time (p20-p80)", "% of roof", "bound", "energy/call", "method"):
+        t.add_column(col, justify="right" if col in ("time (p20-p80)", "% of roof", "energy/call") else "left")
+    for r in df.itertuples(index=False):
+        shape = ",".join(f"{k}={v}" for k, v in json.loads(r.shape or "{}").items())
+        t.add_row(r.kernel, r.impl, shape, r.dtype, f"{si(r.median_s, 's')} ({si(r.p20_s, 's', 2)}-{si(r.p80_s, 's', 2)})",
+                  _pct(r.pct_of_roof), r.bound or "-", si(r.energy_j, "J"), r.energy_method or "-")
+    return t
+
+
+def profile_cli(
+    suite: str = typer.Option("quick", "--suite", help="built-in suite (quick, full) or a suite TOML file"),
+    kernels: str = typer.Option(None, "--kernels", help="comma list of kernels to run (others skipped)"),
+    device: str = typer.Option(None, "--device", help="hwdb id of the local device (overrides the match)"),
+    out: str = typer.Option(None, "--out", help="traces root (default traces/ or $ROOFLINE_TRACES)"),
+    energy: str = typer.Option("auto", "--energy", help="auto, nvml, rapl, modeled or none"),
+    window_s: float = typer.Option(None, "--window", help="energy window per trial, s (>= 1 s for NVML)"),
+    trials: int = typer.Option(None, "--trials", help="energy windows per point"),
+    target_s: float = typer.Option(None, "--target", help="timed repetitions fill about this long, s"),
+    ncu: bool = typer.Option(False, "--ncu", help="also collect DRAM/L2 bytes and FLOPs under Nsight Compute"),
+    ncu_kernels: str = typer.Option(None, "--ncu-kernels", help="comma list: only these kernels under ncu"),
+    cpu: bool = typer.Option(False, "--cpu", help="measure the CPU even when a GPU is present"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document (progress goes to stderr)"),
+) -> None:
+    """Time the suite's kernels vs their peers, meter energy, write traces/<run-id>/."""
+
+
+    cfg = ProfileConfig(suite=suite, kernels=_csv(kernels), device=device, out=out, energy=energy,
+                        window_s=window_s, trials=trials, target_s=target_s, ncu=ncu, ncu_kernels=_csv(ncu_kernels),
+                        use_gpu=not cpu)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=_err, transient=True)
+    task = None
+
+    def on_progress(done: int, total: int, label: str) -> None:
+        nonlocal task
+        if task is None:  # started only once the input checked out: bad input prints one line, no bar
+            progress.start()
+            task = progress.add_task(label, total=total)
+        progress.update(task, completed=done, description=label[:60])
+
+    try:
+        res = run_profile(cfg, on_progress, on_warning=lambda m: progress.console.print(f"[yellow]warning:[/] {m}"))
+    finally:
+        if task is not None:
+            progress.stop()
+    table = profile_summary(res.rows)
+    if res.interrupted:
+        where = f"kept {len(res.rows)} completed rows in {res.path}" if res.path else "no row was completed; nothing written"
+        _err.print(f"interrupted: {where}")
+    if as_json:
+        typer.echo(dumps({"run_id": res.run_id, "path": str(res.path) if res.path else None, "device_id": res.device_id,
+                          "device_name": res.device_name, "energy_method": res.energy_method,
+                          "interrupted": res.interrupted, "warnings": res.warnings, "rows": _records(table)}))
+    else:
+        dev = f"{res.device_id} ({res.device_name})" if res.device_id else f"{res.device_name} (no hwdb match)"
+        Console(width=200).print(_summary_table(table, f"{res.run_id} on {dev}; energy: {res.energy_method}"))
+        typer.echo(f"trace: {res.path}" if res.path else "no rows completed; nothing written")
+    if res.interrupted:
+        # SystemExit, not typer.Exit: click with standalone_mode=False returns Exit codes instead of exiting
+        raise SystemExit(130)
+
+
+@traces_app.command("list")
+def traces_list_cli(
+    root: str = typer.Option(None, "--root", help="traces root (default traces/ or $ROOFLINE_TRACES)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """List runs: id, start, device, suite, rows, complete."""
+
+    runs = list_runs(root)
+    if as_json:
+        typer.echo(dumps([{"run_id": r.run_id, "path": str(r.path), **r.manifest} for r in runs]))
+        return
+    t = Table(title=f"{len(runs)} runs")
+    for col in ("run id", "start", "device", "suite", "rows", "complete"):
+        t.add_column(col)
+    for r in runs:
+        m = r.manifest
+        t.add_row(r.run_id, str(m.get("start", "")), m.get("device_id") or m.get("device_name", ""),
+                  str(m.get("suite", "")), str(m.get("rows", "")), "yes" if m.get("complete") else "no")
+    Console(width=200).print(t)
+
+
+@traces_app.command("show")
+def traces_show_cli(
+    run: str = typer.Argument(..., metavar="RUN", help="run id or run folder"),
+    root: str = typer.Option(None, "--root", help="traces root"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """One run: its manifest and rows with % of roof."""
+
+    path = resolve_run(run, root)
+    manifest, rows = read_manifest(path), load_run(path)
+    table = profile_summary(rows)
+    if as_json:
+        typer.echo(dumps({"manifest": manifest, "rows": _records(table)}))
+        return
+    c = Console(width=200)
+    c.print(f"[bold]{manifest.get('run_id')}[/bold]  {manifest.get('device_name')} [{manifest.get('device_id') or 'no hwdb match'}]"
+            f"  {manifest.get('start')} -> {manifest.get('end')}  complete: {manifest.get('complete')}")
+    c.print(f"command: {manifest.get('command')}")
+    for n in manifest.get("notes", []):
+        c.print(f"note: {n}")
+    c.print(_summary_table(table, f"{len(rows)} rows"))
+
+
+def import_ncu_cli(
+    file: str = typer.Argument(..., metavar="FILE.csv", help="ncu --csv export (details or --page raw)"),
+    device: str = typer.Option(None, "--device", help="hwdb id the export was taken on"),
+    dtype: str = typer.Option("bf16", "--dtype", help="compute dtype for the roofline of saved rows"),
+    save: bool = typer.Option(False, "--save", help="also write the kernels as a trace run"),
+    out: str = typer.Option(None, "--out", help="traces root for --save"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Measured DRAM bytes, L2 bytes and FLOPs per kernel from your own Nsight Compute CSV."""
+
+    s = summarize_ncu(read_ncu_csv(file))
+    path = _save_import(save, out, device, "ncu", file, lambda rid, did, name: ncu_trace_rows(
+        read_ncu_csv(file), rid, did, name, dtype))
+    if as_json:
+        typer.echo(dumps({"kernels": _records(s), "path": path}))
+        return
+    t = Table(title=f"{file}: {len(s)} kernels (ncu, measured)")
+    for col in ("kernel", "launches", "time", "DRAM bytes", "L2 bytes", "FLOPs", "FLOP/byte"):
+        t.add_column(col, justify="left" if col == "kernel" else "right")
+    for r in s.itertuples(index=False):
+        ai = r.ncu_flops / r.ncu_dram_bytes if r.ncu_dram_bytes and r.ncu_dram_bytes > 0 else float("nan")
+        t.add_row(r.kernel_name[:70], str(r.launches), si(r.duration_s, "s"), si(r.ncu_dram_bytes, "B"),
+                  si(r.ncu_l2_bytes, "B"), si(r.ncu_flops, "F"), "-" if pd.isna(ai) else f"{ai:.1f}")
+    Console(width=200).print(t)
+    if path:
+        typer.echo(f"trace: {path}")
+
+
+def import_trace_cli(
+    file: str = typer.Argument(..., metavar="FILE.json", help="torch.profiler / Kineto Chrome trace (.json or .json.gz)"),
+    device: str = typer.Option(None, "--device", help="hwdb id the trace was recorded on"),
+    save: bool = typer.Option(False, "--save", help="also write the kernels as a trace run"),
+    out: str = typer.Option(None, "--out", help="traces root for --save"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """GPU kernels of a Kineto trace mapped onto ops (matmul, attention, elementwise, ...) with time."""
+
+    df = read_kineto(file)
+    s, kinds = summarize_kineto(df), by_kind(df)
+    path = _save_import(save, out, device, "kineto", file, lambda rid, did, name: kineto_trace_rows(df, rid, did, name))
+    if as_json:
+        typer.echo(dumps({"by_kind": _records(kinds), "kernels": _records(s), "path": path}))
+        return
+    c = Console(width=200)
+    t = Table(title=f"{file}: GPU time by op kind")
+    for col in ("op kind", "calls", "time", "share"):
+        t.add_column(col)
+    for r in kinds.itertuples(index=False):
+        t.add_row(r.op_kind, str(r.calls), si(r.total_s, "s"), _pct(r.share))
+    c.print(t)
+    t = Table(title="top kernels")
+    for col in ("op kind", "kernel", "launched by", "calls", "median", "total", "share"):
+        t.add_column(col)
+    for r in s.head(15).itertuples(index=False):
+        t.add_row(r.op_kind, r.name[:60], r.cpu_op[:30], str(r.calls), si(r.median_s, "s"), si(r.total_s, "s"), _pct(r.share))
+    c.print(t)
+    if path:
+        typer.echo(f"trace: {path}")
+
+
+def _save_import(save: bool, out: str | None, device: str | None, kind: str, file: str, make_rows) -> str | None:
+    if not save:
+        return None
+
+    if device:
+        hwdb.get(device)
+    root = traces.traces_root(out)
+    traces.check_writable(root)
+    rid = traces.new_run_id(f"{device or 'import'}-{kind}", root=root)
+    name = hwdb.get(device).name if device else ""
+    m = traces.base_manifest(rid, device or "", name, " ".join(["roofline", *sys.argv[1:]]), f"import-{kind}")
+    m.update(complete=True, notes=[f"imported from {file} ({kind}); not measured by roofline profile"])
+    return str(traces.write_run(root, m, make_rows(rid, device or "", name)))
+
+
+def calibrate_cli(
+    traces_arg: str = typer.Argument(..., metavar="TRACES", help="run id, run folder, or a folder of runs"),
+    device: str = typer.Option(None, "--device", help="hwdb id to calibrate (default: the traces' device)"),
+    holdout: float = typer.Option(0.25, "--holdout", help="fraction of configurations held out of the fit"),
+    seed: int = typer.Option(0, "--seed"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="fit and print; write nothing"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Fit efficiencies, launch overhead and energy coefficients from traces; write hwdb/measured/<id>.toml."""
+
+    cal = calibrate(load_any(traces_arg), device, holdout, seed)
+    path = None if dry_run else str(write_calibration(cal))
+    if as_json:
+        typer.echo(dumps({"device_id": cal.device_id, "fields": cal.fields(), "fidelity": list(cal.fidelity),
+                          "notes": list(cal.notes), "written": path}))
+        return
+    c = Console(width=200)
+    c.print(f"[bold]{cal.device_id}[/bold]: fit on {cal.n_fit} rows, {cal.n_holdout} held out")
+    for k, v in cal.fields().items():
+        if k not in ("note", "source", "date"):
+            c.print(f"  {k} = {v}")
+    t = Table(title="fidelity (|measured / predicted - 1|)")
+    for col in ("metric", "split", "n", "median", "p90"):
+        t.add_column(col)
+    for f in cal.fidelity:
+        t.add_row(f["metric"], f["split"], str(f["n"]), _pct(f["median_abs_err"]), _pct(f["p90_abs_err"]))
+    c.print(t)
+    for n in cal.notes:
+        c.print(f"note: {n}")
+    typer.echo(f"written: {path}" if path else "dry run: nothing written")
+
+
+def attribute_cli(
+    traces_arg: str = typer.Argument(..., metavar="TRACES", help="run id, run folder, or a folder of runs"),
+    datasheet: bool = typer.Option(False, "--datasheet", help="model with default efficiencies, not calibrated"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Measured vs modeled per row: % of roof, bound, time and energy error; fidelity summary."""
+
+    cmp = compare(load_any(traces_arg), calibrated=not datasheet)
+    fid = fidelity(cmp)
+    if as_json:
+        typer.echo(dumps({"rows": _records(cmp), "fidelity": _records(fid)}))
+        return
+    t = Table(title=f"{len(cmp)} rows: measured vs modeled")
+    for col in ("kernel", "impl", "dtype", "device", "measured", "predicted", "time err", "% of roof", "bound",
+                "energy", "energy err"):
+        t.add_column(col)
+    for r in cmp.itertuples(index=False):
+        t.add_row(r.kernel, r.impl[:30], r.dtype, r.device_id or "-", si(r.median_s, "s"), si(r.predicted_s, "s"),
+                  _pct(r.time_err), _pct(r.pct_of_roof), r.bound or "-", si(r.energy_j, "J"), _pct(r.energy_err))
+    c = Console(width=200)
+    c.print(t)
+    t = Table(title="fidelity (|err|)")
+    for col in ("metric", "split", "n", "median", "p90"):
+        t.add_column(col)
+    for f in fid.itertuples(index=False):
+        t.add_row(f.metric, f.split, str(f.n), _pct(f.median_abs_err), _pct(f.p90_abs_err))
+    c.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile_cli)
+    app.add_typer(traces_app, name="traces")
+    app.command("import-ncu")(import_ncu_cli)
+    app.command("import-trace")(import_trace_cli)
+    app.command("calibrate")(calibrate_cli)
+    app.command("attribute")(attribute_cli)

@@ -1,0 +1,114 @@
+"""Device selection: rank devices for a workload, SLO filters, Pareto front, TP when one device does not fit."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+import hwdb
+from hwdb.schema import Device
+from roofline.engine.catalog import ModelSpec, get_model
+from roofline.engine.predict import Prediction, predict
+from roofline.engine.scenario import Scenario
+from roofline.errors import InputError, UnsupportedDtypeError
+
+# rank key -> True when larger is better
+RANK_KEYS: dict[str, bool] = {
+    "tokens_per_s": True, "tokens_per_s_per_device": True, "ttft_s": False, "tpot_s": False,
+    "usd_per_mtok": False, "j_per_token": False, "ipw": True, "ipj": True,
+}
+TP_DEGREES = (1, 2, 4, 8, 16)
+COLUMNS = ["device_id", "name", "kind", "vendor", "tp", "fits", "fit_reason", "ttft_s", "tpot_s", "tokens_per_s",
+           "tokens_per_s_per_device", "usd_per_mtok", "j_per_token", "avg_power_w", "ipw", "ipj", "memory_bytes",
+           "bound", "efficiency_kind", "energy_kind", "meets_slo", "rank"]
+
+
+def _candidate(m: ModelSpec, d: Device, sc: Scenario, allow_tp: bool) -> tuple[Prediction | None, str]:
+    """The prediction at the scenario's TP, or the smallest TP degree that fits when allowed."""
+    degrees = [sc.tp] + ([t for t in TP_DEGREES if t > sc.tp] if allow_tp and d.interconnect_bw_bytes_per_s else [])
+    first: Prediction | None = None
+    why = ""
+    for t in degrees:
+        try:
+            p = predict(m, d, sc.with_(tp=t))
+        except UnsupportedDtypeError as e:  # before InputError, its base: no dtype path at any TP
+            return None, str(e)
+        except InputError as e:  # TP not dividing heads, no interconnect
+            why = why or str(e)
+            continue
+        first = first or p
+        if p.fits:
+            return p, ""
+    return first, why
+
+
+def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | str] | None = None,
+         by: str = "tokens_per_s", slo_ttft_s: float | None = None, slo_tpot_s: float | None = None,
+         allow_tp: bool = True) -> pd.DataFrame:
+    """Rank devices for ``model`` under ``scenario``: rows that fit and meet the SLOs get rank 1, 2, ...
+    by ``by``; the others follow with rank NaN. With allow_tp, a device that cannot hold the model alone
+    is tried at TP 2, 4, 8, 16 (heads permitting) and reported at the smallest degree that fits."""
+
+    if by not in RANK_KEYS:
+        raise InputError(f"cannot rank by {by!r} (use {', '.join(RANK_KEYS)})")
+    for name, v in (("slo_ttft_s", slo_ttft_s), ("slo_tpot_s", slo_tpot_s)):
+        if v is not None and not v > 0:
+            raise InputError(f"{name} must be > 0, got {v!r}")
+    m = get_model(model)
+    scenario.validate(m)
+    devs = list(hwdb.load().values()) if devices is None else [hwdb.get(d) if isinstance(d, str) else d for d in devices]
+    rows = []
+    for d in devs:
+        p, why = _candidate(m, d, scenario, allow_tp)
+        base = {"device_id": d.id, "name": d.name, "kind": d.kind, "vendor": d.vendor}
+        if p is None:
+            rows.append({**base, "tp": scenario.tp, "fits": False, "fit_reason": why, "meets_slo": False})
+            continue
+        meets = p.fits and (slo_ttft_s is None or p.ttft_s <= slo_ttft_s) and (slo_tpot_s is None or p.tpot_s <= slo_tpot_s)
+        rows.append({**base, "tp": p.tp, "fits": p.fits, "fit_reason": p.fit_reason or why, "ttft_s": p.ttft_s,
+                     "tpot_s": p.tpot_s, "tokens_per_s": p.tokens_per_s,
+                     "tokens_per_s_per_device": p.tokens_per_s_per_device, "usd_per_mtok": p.usd_per_mtok,
+                     "j_per_token": p.j_per_token, "avg_power_w": p.avg_power_w, "ipw": p.ipw, "ipj": p.ipj,
+                     "memory_bytes": p.memory_bytes, "bound": p.bound, "efficiency_kind": p.efficiency_kind,
+                     "energy_kind": p.energy_kind, "meets_slo": bool(meets)})
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    for c in ("ttft_s", "tpot_s", "tokens_per_s", "tokens_per_s_per_device", "usd_per_mtok", "j_per_token",
+              "avg_power_w", "ipw", "ipj", "memory_bytes"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    df["fits"] = df["fits"].astype(bool)
+    df["meets_slo"] = df["meets_slo"].astype(bool)
+    df["fit_reason"] = df["fit_reason"].fillna("")
+    ok = df["meets_slo"] & df[by].notna()
+    order = df.loc[ok, by].sort_values(ascending=not RANK_KEYS[by], kind="stable").index
+    df["rank"] = math.nan
+    df.loc[order, "rank"] = np.arange(1, len(order) + 1, dtype=float)
+    rest = df.index.difference(order)
+    return df.loc[list(order) + list(rest)].reset_index(drop=True)
+
+
+def pareto_front(df: pd.DataFrame, minimize: Sequence[str] = ("j_per_token",),
+                 maximize: Sequence[str] = ("tokens_per_s",)) -> pd.DataFrame:
+    """A copy of ``df`` with bool column ``pareto``: no other row (that fits, when a ``fits`` column exists)
+    is at least as good on every objective and better on one. Rows with a missing objective are never on it."""
+    cols = list(minimize) + list(maximize)
+    for c in cols:
+        if c not in df.columns:
+            raise InputError(f"no column {c!r} to optimize (have: {', '.join(map(str, df.columns))})")
+    out = df.copy()
+    # orient every objective as "smaller is better"
+    vals = np.column_stack([df[c].astype(float).to_numpy() for c in minimize]
+                           + [-df[c].astype(float).to_numpy() for c in maximize]) if cols else np.zeros((len(df), 0))
+    valid = ~np.isnan(vals).any(axis=1)
+    if "fits" in df.columns:
+        valid &= df["fits"].astype(bool).to_numpy()
+    pareto = valid.copy()
+    idx = np.nonzero(valid)[0]
+    v = vals[idx]
+    for k, i in enumerate(idx):
+        dominated = (np.all(v <= v[k], axis=1) & np.any(v < v[k], axis=1)).any()
+        pareto[i] = not dominated
+    out["pareto"] = pareto
+    return out

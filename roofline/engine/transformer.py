@@ -1,0 +1,281 @@
+"""The op graph of one transformer forward pass: ModelSpec + Scenario -> FLOPs and bytes per op.
+
+One source of formulas for both users: ``pass_terms`` works on Python numbers (``ops()`` wraps the result
+in ``roofline.ops.Op`` for ``predict``) and on numpy arrays of batch / tokens / context (``roofline.engine.sweep``
+evaluates a whole grid with the same code). Everything is per device under tensor parallelism ``tp``.
+
+Conventions (FLOPs: a multiply-add is 2; bytes: DRAM traffic, each tensor read or written once):
+- N = batch * tokens in the pass (prefill: tokens = prompt; decode: tokens = 1).
+- Weights move at ``wbits`` plus one 16-bit scale per ``group_size`` weights (bits < 16); 2:4 sparsity moves
+  half the values plus 2 bits of metadata a kept value; embeddings, lm_head, norms and the MoE router stay
+  16-bit (as in AWQ/GPTQ/BitNet releases).
+- Activations move at ``abits``; the KV cache at ``kvbits`` plus a 16-bit scale per min(group, head_dim).
+- Attention uses explicit head_dim: Q/O width = heads * head_dim (not hidden), K/V width = kv_heads * head_dim.
+- Naive attention writes and re-reads the (tokens x positions) score matrix; flash never does; block-sparse
+  is flash over the kept fraction of score blocks (and of the K/V it reads).
+- A decode step at context L reads the whole KV cache (L + 1 positions with the new token).
+- The lm_head runs for the last position of each sequence only: 2 * hidden * vocab FLOPs a sequence.
+- MoE: a pass touches E * (1 - (1 - k/E)^N) distinct experts (expected, uniform routing); their weights
+  are read once; FLOPs follow the k experts each token uses. The router is an h x E matmul.
+- Weight-only quantization (weights narrower than the compute dtype) adds a dequantization op:
+  DEQUANT_FLOPS_PER_WEIGHT per weight per tile of DEQUANT_TILE_TOKENS tokens, on the CUDA-core fp32 roof.
+- Tensor parallelism: heads, MLP width, vocab split over tp devices (KV heads replicated when tp > kv_heads);
+  two ring all-reduces of S = N * hidden activations per layer: each device sends 2 (tp-1)/tp * S and receives
+  as much at the same time. hwdb interconnect figures are bidirectional aggregates (NVLink 4: 900 GB/s =
+  450 GB/s each way), so ``comm_bytes`` counts both directions (LINK_DIRECTIONS * 2 (tp-1)/tp * S): priced at the
+  aggregate that is 2 (tp-1)/tp * S at the one-way bandwidth, as NCCL's bus bandwidth counts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from roofline.engine.catalog import ModelSpec
+from roofline.engine.scenario import Scenario
+from roofline.ops import Op
+
+EMBED_BYTES = 2.0  # embeddings / lm_head / norm weights / router at 16 bits
+SCALE_BYTES = 2.0  # one fp16 scale per quantization group
+DEQUANT_FLOPS_PER_WEIGHT = 2.0  # scale multiply + convert (zero-point folded)
+DEQUANT_TILE_TOKENS = 128  # a fused W4A16 GEMM dequantizes each weight once per M-tile of tokens
+NORM_FLOPS_PER_ELEM = 5.0  # residual add, square, sum, scale, weight multiply
+ACT_FLOPS_PER_ELEM = 5.0  # SiLU (4) and the gate multiply (1) on the intermediate width
+SOFTMAX_FLOPS_PER_ELEM = 5.0  # max, subtract, exp, sum, divide
+LINK_DIRECTIONS = 2.0  # hwdb interconnect bandwidth is the bidirectional aggregate: a collective's bytes
+# are counted sent + received so that comm_bytes / aggregate = one-way bytes / one-way bandwidth
+
+
+@dataclass(frozen=True)
+class Term:
+    """One op row before wrapping: numeric fields are floats or numpy arrays (sweep). Per instance."""
+
+    name: str
+    kind: str
+    layer: str
+    count: int
+    dtype: str
+    flops: Any
+    bytes_read: Any
+    bytes_written: Any
+    comm_bytes: Any = 0.0
+
+    def op(self) -> Op:
+        return Op(name=self.name, kind=self.kind, flops=float(self.flops), bytes_read=float(self.bytes_read),
+                  bytes_written=float(self.bytes_written), dtype=self.dtype, count=self.count, layer=self.layer,
+                  comm_bytes=float(self.comm_bytes))
+
+
+# ---- element sizes and dtypes ---------------------------------------------------------------------------
+
+def linear_dtype(wbits: int, abits: int) -> str:
+    """The compute roof a linear layer runs at: int4 (W4A4), int8 (W8A8, W4A8, BitNet W2A8), else bf16."""
+    if wbits <= 4 and abits <= 4:
+        return "int4"
+    if wbits <= 8 and abits <= 8:
+        return "int8"
+    return "bf16"
+
+
+def attention_dtype(abits: int, kvbits: int) -> str:
+    return "fp8" if abits <= 8 and kvbits <= 8 else "bf16"
+
+
+_DTYPE_BITS = {"int4": 4, "int8": 8, "bf16": 16}
+
+
+def weight_bytes_per_elem(sc: Scenario) -> float:
+    """DRAM bytes per dense weight element, group scales and 2:4 metadata included."""
+    scale = SCALE_BYTES / sc.group_size if sc.wbits < 16 else 0.0
+    if sc.weight_sparsity == "2:4":  # half the values kept; 2 bits of index metadata per kept value
+        return 0.5 * (sc.wbits + 2) / 8 + 0.5 * scale
+    return sc.wbits / 8 + scale
+
+
+def kv_bytes_per_elem(sc: Scenario, m: ModelSpec) -> float:
+    scale = SCALE_BYTES / min(sc.group_size, m.head_dim) if sc.kvbits < 16 else 0.0
+    return sc.kvbits / 8 + scale
+
+
+def heads_per_device(m: ModelSpec, tp: int) -> tuple[int, int]:
+    """(query heads, KV heads) on one device; KV heads are replicated when tp > kv_heads."""
+    return m.heads // tp, max(m.kv_heads // tp, 1)
+
+
+def experts_touched(m: ModelSpec, tokens: Any) -> Any:
+    """Expected distinct experts a pass of ``tokens`` tokens routes to (uniform top-k routing)."""
+    if not m.is_moe:
+        return 1.0
+    return m.experts * (1.0 - (1.0 - m.experts_per_token / m.experts) ** tokens)
+
+
+# ---- the graph -----------------------------------------------------------------------------------------
+
+def pass_terms(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: Any, phase: str,
+               sparse_hw: bool = True) -> list[Term]:
+    """Op rows of one forward pass, per device.
+
+    phase "prefill": ``tokens`` new tokens a sequence attend causally to themselves (positions = tokens);
+    phase "decode": one token a sequence attends to ``positions`` = L + 1 cached positions.
+    ``sparse_hw``: 2:4 weights run on sparse tensor cores (half the FLOPs) -- False on devices without them.
+    """
+    t = sc.tp
+    a = sc.abits / 8
+    kvb = kv_bytes_per_elem(sc, m)
+    wb = weight_bytes_per_elem(sc)
+    sparse = sc.weight_sparsity == "2:4"
+    sf = 0.5 if (sparse and sparse_hw) else 1.0  # executed fraction of linear FLOPs
+    ldt = linear_dtype(sc.wbits, sc.abits)
+    h, d = m.hidden, m.head_dim
+    hq, hkv = heads_per_device(m, t)
+    q_cols = sc.head_active * hq * d  # active query/output width on this device
+    kv_cols = 2 * hkv * d  # K and V
+    n = batch * tokens  # tokens in the pass
+    L = m.layers
+    terms: list[Term] = []
+
+    def lin(name: str, kind: str, k_in: Any, n_out: Any, rows: Any, weight_elems: Any, out_bytes: Any = None) -> None:
+        # rows x k_in @ k_in x n_out; the weights are read once (L2 reuse across rows is assumed)
+        terms.append(Term(name, kind, "decoder", L, ldt, flops=2.0 * rows * k_in * n_out * sf,
+                          bytes_read=weight_elems * wb + rows * k_in * a,
+                          bytes_written=rows * n_out * a if out_bytes is None else out_bytes))
+
+    def norm(name: str) -> None:  # fused residual add + RMSNorm: read x and residual, write both
+        terms.append(Term(name, "norm", "decoder", L, "bf16", flops=NORM_FLOPS_PER_ELEM * n * h,
+                          bytes_read=2.0 * n * h * a + EMBED_BYTES * h, bytes_written=2.0 * n * h * a))
+
+    def allreduce(name: str) -> None:
+        if t > 1:
+            frac = (t - 1) / t
+            terms.append(Term(name, "comm", "decoder", L, "bf16", flops=frac * n * h,
+                              bytes_read=1.0 * n * h * a, bytes_written=1.0 * n * h * a,
+                              comm_bytes=LINK_DIRECTIONS * 2.0 * frac * n * h * a))  # ring, sent + received
+
+    # -- attention block
+    norm("attn_norm")
+    lin("qkv_proj", "attention", h, q_cols + kv_cols, n, h * (q_cols + kv_cols),
+        out_bytes=n * q_cols * a + n * kv_cols * kvb)  # K, V go straight into the cache
+    adt = attention_dtype(sc.abits, sc.kvbits)
+    if phase == "prefill":
+        pairs = tokens * (tokens + 1) / 2  # causal (query, key) pairs a head and sequence
+        full = tokens * positions  # the whole score matrix a naive kernel computes
+    else:
+        pairs = positions
+        full = positions
+    kv_read = batch * positions * kv_cols * kvb * sc.head_active  # skipped heads skip their K/V too
+    heads_b = batch * sc.head_active * hq  # (sequence, active head) pairs
+    q_bytes = n * q_cols * a
+    if sc.attention == "naive":
+        score_bytes = heads_b * full * a
+        terms.append(Term("qk_matmul", "attention", "decoder", L, adt, flops=2.0 * heads_b * full * d,
+                          bytes_read=q_bytes + kv_read / 2, bytes_written=score_bytes))
+        terms.append(Term("softmax", "attention", "decoder", L, "bf16", flops=SOFTMAX_FLOPS_PER_ELEM * heads_b * full,
+                          bytes_read=score_bytes, bytes_written=score_bytes))
+        terms.append(Term("sv_matmul", "attention", "decoder", L, adt, flops=2.0 * heads_b * full * d,
+                          bytes_read=score_bytes + kv_read / 2, bytes_written=q_bytes))
+    else:
+        kept = sc.attention_kept if sc.attention == "block-sparse" else 1.0
+        name = "flash_attention" if sc.attention == "flash" else "block_sparse_attention"
+        terms.append(Term(name, "attention", "decoder", L, adt, flops=4.0 * heads_b * pairs * d * kept,
+                          bytes_read=q_bytes + kv_read * kept, bytes_written=q_bytes))
+    lin("o_proj", "attention", q_cols, h, n, q_cols * h)
+    allreduce("attn_allreduce")
+
+    # -- MLP block
+    norm("mlp_norm")
+    width = sc.mlp_active * m.mlp_width / t  # active intermediate columns a token, one expert, this device
+    if m.is_moe:
+        k = m.experts_per_token
+        touched = experts_touched(m, n)
+        terms.append(Term("router", "mlp", "decoder", L, "bf16", flops=2.0 * n * h * m.experts,
+                          bytes_read=EMBED_BYTES * h * m.experts + n * h * a, bytes_written=n * m.experts * a))
+        lin("gate_up_proj", "mlp", h, 2 * width, n * k, touched * h * 2 * width)
+        act_elems = n * k * width
+        terms.append(Term("mlp_act", "mlp", "decoder", L, "bf16", flops=ACT_FLOPS_PER_ELEM * act_elems,
+                          bytes_read=2.0 * act_elems * a, bytes_written=act_elems * a))
+        lin("down_proj", "mlp", width, h, n * k, touched * width * h)
+        mlp_weights = touched * 3 * h * width
+    else:
+        lin("gate_up_proj", "mlp", h, 2 * width, n, h * 2 * width)
+        act_elems = n * width
+        terms.append(Term("mlp_act", "mlp", "decoder", L, "bf16", flops=ACT_FLOPS_PER_ELEM * act_elems,
+                          bytes_read=2.0 * act_elems * a, bytes_written=act_elems * a))
+        lin("down_proj", "mlp", width, h, n, width * h)
+        mlp_weights = 3 * h * width
+    allreduce("mlp_allreduce")
+
+    # -- dequantization of narrow weights to the compute dtype (weight-only quantization)
+    if sc.wbits < _DTYPE_BITS[ldt]:
+        elems = (h * (q_cols + kv_cols) + q_cols * h + mlp_weights) * (0.5 if sparse else 1.0)
+        tiles = np.ceil(np.asarray(n, dtype=float) / DEQUANT_TILE_TOKENS)
+        tiles = float(tiles) if tiles.ndim == 0 else tiles
+        terms.append(Term("dequant", "dequant", "decoder", L, "fp32", flops=DEQUANT_FLOPS_PER_WEIGHT * elems * tiles,
+                          bytes_read=0.0, bytes_written=0.0))
+
+    # -- once per model
+    v = m.vocab / t
+    terms.insert(0, Term("embedding", "embedding", "model", 1, "bf16", flops=0.0,
+                         bytes_read=EMBED_BYTES * n * h, bytes_written=n * h * a))
+    terms.append(Term("final_norm", "norm", "model", 1, "bf16", flops=NORM_FLOPS_PER_ELEM * n * h,
+                      bytes_read=2.0 * n * h * a + EMBED_BYTES * h, bytes_written=n * h * a))
+    terms.append(Term("lm_head", "lm_head", "model", 1, "bf16", flops=2.0 * batch * h * v,
+                      bytes_read=EMBED_BYTES * h * v + batch * h * a, bytes_written=batch * v * a,
+                      comm_bytes=LINK_DIRECTIONS * (t - 1) / t * batch * m.vocab * a))  # logits gather, both ways
+    return terms
+
+
+def prefill_terms(m: ModelSpec, sc: Scenario, sparse_hw: bool = True) -> list[Term]:
+    return pass_terms(m, sc, sc.batch, sc.prompt_tokens, sc.prompt_tokens, "prefill", sparse_hw)
+
+
+def decode_terms(m: ModelSpec, sc: Scenario, context: int | None = None, sparse_hw: bool = True) -> list[Term]:
+    """One decode step whose cache holds ``context`` tokens (default: the prompt): L + 1 positions attended."""
+    ctx = sc.prompt_tokens if context is None else context
+    return pass_terms(m, sc, sc.batch, 1, ctx + 1, "decode", sparse_hw)
+
+
+def ops(m: ModelSpec, sc: Scenario, phase: str | None = None, context: int | None = None,
+        sparse_hw: bool = True) -> list[Op]:
+    """The Ops of a prefill or of one decode step (``phase`` defaults to the scenario's; generate is
+    priced in closed form by roofline.engine.predict, not as a list)."""
+    phase = phase or sc.phase
+    if phase == "prefill":
+        return [t.op() for t in prefill_terms(m, sc, sparse_hw)]
+    if phase == "decode":
+        return [t.op() for t in decode_terms(m, sc, context, sparse_hw)]
+    raise ValueError("ops() takes phase prefill or decode; generate = prefill + sum of decode steps")
+
+
+# ---- memory footprint ----------------------------------------------------------------------------------
+
+def weight_bytes(m: ModelSpec, sc: Scenario) -> float:
+    """Resident weights per device: every expert, embeddings once when tied, vocab split over tp."""
+    t = sc.tp
+    hq, hkv = heads_per_device(m, t)
+    wb = weight_bytes_per_elem(sc)
+    attn = m.hidden * (hq + 2 * hkv) * m.head_dim + hq * m.head_dim * m.hidden
+    mlp = m.experts * 3 * m.hidden * m.mlp_width / t
+    router = m.hidden * m.experts * EMBED_BYTES if m.is_moe else 0.0
+    norms = 2 * m.hidden * EMBED_BYTES
+    emb = m.vocab / t * m.hidden * EMBED_BYTES * (1 if m.tied_embeddings else 2)
+    return m.layers * ((attn + mlp) * wb + router + norms) + emb + m.hidden * EMBED_BYTES
+
+
+def kv_cache_bytes(m: ModelSpec, sc: Scenario, batch: Any, positions: Any) -> Any:
+    """KV cache per device for ``positions`` cached tokens a sequence."""
+    _, hkv = heads_per_device(m, sc.tp)
+    return batch * positions * m.layers * 2 * hkv * m.head_dim * kv_bytes_per_elem(sc, m)
+
+
+def activation_bytes(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: Any) -> Any:
+    """Peak live activations per device in a pass: residual + normed stream, the widest layer output
+    (QKV or gate/up), the score matrices of naive attention, and the logits."""
+    a = sc.abits / 8
+    hq, hkv = heads_per_device(m, sc.tp)
+    n = batch * tokens
+    k = m.experts_per_token if m.is_moe else 1
+    widest = np.maximum((hq + 2 * hkv) * m.head_dim, 2 * k * sc.mlp_active * m.mlp_width / sc.tp)
+    scores = 2 * batch * hq * tokens * positions * a if sc.attention == "naive" else 0.0
+    return n * a * (2 * m.hidden + widest) + scores + batch * m.vocab / sc.tp * a

@@ -1,0 +1,344 @@
+"""`roofline profile`: run a suite of registered kernels, time them, meter their energy, write a trace.
+
+A suite is data (TOML under roofline/suites/ or a path): kernels, their shapes ("bench", "quick" or
+explicit tables), dtypes and implementations. Everything the user can get wrong (unknown kernel,
+unreadable suite, unwritable output, ncu missing) is checked before the first kernel runs, so bad
+input writes nothing. Rows are written as they complete; Ctrl-C keeps them and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import hwdb
+from kernels.registry import load_all, max_rel_error
+from roofline.errors import InputError, UnknownNameError
+from roofline.measure import traces
+from roofline.measure.device_query import query_local
+from roofline.measure.meters import pick_meter
+from roofline.measure.meters.base import MeterError
+from roofline.measure.ncu import find_ncu, profile_rows
+from roofline.measure.timers import KernelWrongError, check_output, sync_for, time_fn
+from roofline.measure.trace_schema import REFERENCE_IMPL, TRACE_COLUMNS
+from roofline.ops import total_bytes, total_flops
+
+SUITES_DIR = Path(__file__).parent / "suites"
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    kernel: str
+    shapes: str | tuple[dict[str, Any], ...] = "default"  # "bench" | "quick" | explicit shapes
+    dtypes: tuple[str, ...] = ()  # empty: all the kernel's dtypes
+    impls: tuple[str, ...] = ()  # empty: every implementation the bench offers
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    entries: tuple[SuiteEntry, ...]
+    target_s: float | None = None
+    window_s: float = 1.0
+    trials: int = 3
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Point:
+    kernel: str
+    shape: dict[str, Any]
+    dtype: str
+    impls: tuple[str, ...]
+
+
+@dataclass
+class ProfileConfig:
+    suite: str = "quick"
+    kernels: list[str] | None = None
+    device: str | None = None
+    out: str | None = None  # traces root; default roofline.measure.traces.traces_root()
+    energy: str = "auto"  # auto | nvml | rapl | modeled | none
+    window_s: float | None = None
+    trials: int | None = None
+    target_s: float | None = None
+    ncu: bool = False
+    ncu_kernels: list[str] | None = None
+    use_gpu: bool = True
+    command: str = field(default_factory=lambda: shlex.join(["roofline", *sys.argv[1:]]))
+
+
+@dataclass
+class ProfileResult:
+    run_id: str
+    path: Path | None
+    rows: pd.DataFrame
+    warnings: list[str]
+    interrupted: bool
+    device_id: str
+    device_name: str
+    energy_method: str
+
+
+def suite_names() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a TOML file; raises InputError / UnknownNameError in one line."""
+    p = Path(name_or_path)
+    if not p.suffix and not p.exists():
+        if name_or_path not in suite_names():
+            raise UnknownNameError("suite", name_or_path, suite_names())
+        p = SUITES_DIR / f"{name_or_path}.toml"
+    try:
+        raw = tomllib.loads(p.read_text())
+    except OSError as e:
+        raise InputError(f"cannot read suite file {p}: {e.strerror or e}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"suite file {p} is not valid TOML: {e}") from None
+    return parse_suite(raw, str(p))
+
+
+def parse_suite(raw: dict, where: str = "<suite>") -> Suite:
+    ks = raw.get("kernels")
+    if not isinstance(ks, list) or not ks:
+        raise InputError(f"{where}: a suite needs at least one [[kernels]] table")
+    entries = []
+    for i, k in enumerate(ks):
+        if not isinstance(k, dict) or not isinstance(k.get("name"), str):
+            raise InputError(f"{where}: kernels[{i}] needs a name")
+        shapes = k.get("shapes", "default")
+        if isinstance(shapes, list):
+            if not all(isinstance(s, dict) for s in shapes):
+                raise InputError(f"{where}: kernels[{i}].shapes must be \"bench\", \"quick\" or a list of tables")
+            shapes = tuple(dict(s) for s in shapes)
+        elif shapes not in ("bench", "quick", "default"):
+            raise InputError(f"{where}: kernels[{i}].shapes {shapes!r} is not \"bench\", \"quick\" or a list")
+        entries.append(SuiteEntry(k["name"], shapes, tuple(k.get("dtypes", ())), tuple(k.get("impls", ()))))
+    timing, energy = raw.get("timing", {}), raw.get("energy", {})
+    return Suite(name=str(raw.get("name", Path(where).stem)), description=str(raw.get("description", "")),
+                 entries=tuple(entries), target_s=timing.get("target_s"), window_s=float(energy.get("window_s", 1.0)),
+                 trials=int(energy.get("trials", 3)), path=where)
+
+
+def plan(suite: Suite, registry: dict, kernels: list[str] | None, on_gpu: bool) -> tuple[list[Point], list[str]]:
+    """The points to run, and warnings for suite kernels that are not registered (skipped).
+
+    ``kernels`` filters; a name that is not registered is an error (UnknownNameError); a registered kernel
+    the suite does not list runs with its default shapes.
+    """
+    warnings: list[str] = []
+    entries = list(suite.entries)
+    if kernels:
+        for k in kernels:
+            if k not in registry:
+                raise UnknownNameError("kernel", k, list(registry))
+        listed = {e.kernel for e in entries}
+        entries = [e for e in entries if e.kernel in kernels] + [SuiteEntry(k) for k in kernels if k not in listed]
+    points = []
+    for e in entries:
+        entry = registry.get(e.kernel)
+        if entry is None:
+            warnings.append(f"kernel {e.kernel!r} is not registered yet; skipped")
+            continue
+        kind = e.shapes if e.shapes != "default" else ("bench" if on_gpu else "quick")
+        if kind == "bench":
+            shapes = entry.bench_shapes
+        elif kind == "quick":
+            shapes = entry.quick_shapes or entry.bench_shapes
+        else:
+            shapes = kind
+        dtypes = e.dtypes or entry.dtypes
+        for dt in dtypes:
+            if dt not in entry.dtypes:
+                warnings.append(f"kernel {e.kernel!r} has no dtype {dt!r} (has {', '.join(entry.dtypes)}); skipped")
+                continue
+            points += [Point(e.kernel, dict(s), dt, e.impls) for s in shapes]
+    return points, warnings
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def make_row(run_id: str, dev, point: Point, impl: str, timing, flops: float, nbytes: float, err: float,
+             energy, versions: dict) -> dict[str, Any]:
+    """One trace row (TRACE_COLUMNS) from a timed and metered implementation."""
+    nan = math.nan
+    if energy is not None and math.isnan(energy.energy_j):
+        energy = None  # no number: no method label either
+    row = {
+        "run_id": run_id, "kernel": point.kernel, "impl": impl, "shape": _json(point.shape), "dtype": point.dtype,
+        "device_id": dev.device_id, "device_name": dev.device_name, "median_s": timing.median_s,
+        "p20_s": timing.p20_s, "p80_s": timing.p80_s, "reps": timing.reps, "flops": flops, "bytes": nbytes,
+        "energy_j": energy.energy_j if energy else nan,
+        "energy_dynamic_j": energy.energy_dynamic_j if energy else nan,
+        "energy_cv": energy.energy_cv if energy else nan, "power_w": energy.power_w if energy else nan,
+        "idle_power_w": energy.idle_power_w if energy else nan, "energy_method": energy.method if energy else "",
+        "sm_clock_mhz_before": energy.sm_clock_mhz_before if energy else nan,
+        "sm_clock_mhz_after": energy.sm_clock_mhz_after if energy else nan,
+        "temp_c_before": energy.temp_c_before if energy else nan, "temp_c_after": energy.temp_c_after if energy else nan,
+        "throttle_reasons": energy.throttle_reasons if energy else "", "max_err": err,
+        "ncu_dram_bytes": nan, "ncu_l2_bytes": nan, "ncu_flops": nan, "versions": _json(versions),
+    }
+    assert set(row) == set(TRACE_COLUMNS)
+    return row
+
+
+def _impls_to_run(bench, point: Point, on_gpu: bool) -> tuple[list[str], list[str]]:
+    """(impls, notes): the suite's selection of the bench's impls, minus GPU-only ones on a CPU; on a CPU
+    the torch reference is timed when "ours" cannot run there."""
+    offered = list(bench.impls)
+    wanted = list(point.impls) or offered
+    notes, run = [], []
+    for impl in wanted:
+        if impl == REFERENCE_IMPL:
+            run.append(impl)
+        elif impl not in bench.impls:
+            notes.append(f"{point.kernel}: no impl {impl!r} (has {', '.join(offered)})")
+        elif not on_gpu and impl in bench.gpu_only:
+            notes.append(f"{point.kernel}: {impl} is GPU-only; skipped on the CPU")
+        else:
+            run.append(impl)
+    if not on_gpu and "ours" in bench.gpu_only and REFERENCE_IMPL not in run:
+        run.append(REFERENCE_IMPL)
+    return run, notes
+
+
+def run_point(point: Point, entry, dev, meter, run_id: str, target_s: float | None,
+              on_row: Callable[[dict], None], warn: Callable[[str], None]) -> None:
+    """Prepare one point, then for each impl: check vs reference, time, meter energy, emit a row."""
+
+    on_gpu = dev.torch_device == "cuda"
+    bench = entry.prepare(dict(point.shape), point.dtype, dev.torch_device)
+    impls, notes = _impls_to_run(bench, point, on_gpu)
+    for n in notes:
+        warn(n)
+    label = f"{point.kernel} {_json(point.shape)} {point.dtype}"
+    ref = None
+    for impl in impls:
+        fn = bench.reference if impl == REFERENCE_IMPL else bench.impls[impl]
+        err = math.nan
+        try:
+            if impl == REFERENCE_IMPL:
+                ref = bench.reference() if ref is None else ref
+                check_output(f"{label} {impl}", ref, ref, 0.0)  # refuses a zero reference
+                err = 0.0
+            elif impl in bench.checked:
+                ref = bench.reference() if ref is None else ref
+                err = check_output(f"{label} {impl}", fn(), ref, bench.rtol)
+            elif ref is not None:
+                try:
+                    err = max_rel_error(fn(), ref)  # informative only: peers may compute something else
+                except Exception:
+                    err = math.nan
+        except KernelWrongError as e:
+            warn(str(e))
+            continue
+        timing = time_fn(fn, dev.torch_device, target_s)
+        ops = bench.ops if impl == REFERENCE_IMPL else bench.ops_for(impl)
+        flops, nbytes = total_flops(ops), total_bytes(ops)
+        energy = None
+        if meter is not None:
+            try:
+                energy = meter.measure(fn, sync_for(dev.torch_device), timing.median_s, flops, nbytes, point.dtype)
+            except MeterError as e:
+                warn(f"{label} {impl}: energy not measured ({e})")
+        on_row(make_row(run_id, dev, point, impl, timing, flops, nbytes, err, energy, dev.versions))
+    del bench
+
+
+def run_profile(cfg: ProfileConfig, on_progress: Callable[[int, int, str], None] | None = None,
+                on_warning: Callable[[str], None] | None = None) -> ProfileResult:
+    """Run a suite and write traces/<run-id>/. Raises (before writing anything) on bad input."""
+
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        if msg in warnings:  # the same skip for every shape of a kernel is said once
+            return
+        warnings.append(msg)
+        if on_warning:
+            on_warning(msg)
+
+    # --- everything checkable before the first kernel runs ---
+    suite = load_suite(cfg.suite)
+    dev = query_local(cfg.device, use_gpu=cfg.use_gpu)
+    on_gpu = dev.torch_device == "cuda"
+    registry = load_all()
+    points, plan_warnings = plan(suite, registry, cfg.kernels, on_gpu)
+    for w in plan_warnings:
+        warn(w)
+    if not points:
+        raise InputError(f"suite {suite.name!r}: nothing to run (no registered kernel matched)")
+    root = traces.traces_root(cfg.out)
+    traces.check_writable(root)
+    if cfg.ncu:
+
+        find_ncu()
+
+    hw = hwdb.get(dev.device_id) if dev.device_id else None
+    meter = pick_meter(dev.kind, hw, cfg.energy, cfg.window_s or suite.window_s, cfg.trials or suite.trials)
+    if not dev.device_id:
+        warn(f"device: {dev.match_note}")
+
+    run_id = traces.new_run_id(f"{dev.device_id or 'host'}-{suite.name}", root=root)
+    manifest = traces.base_manifest(run_id, dev.device_id, dev.device_name, cfg.command, suite.name,
+                                    dev.versions, dev.driver)
+    manifest["device_match"] = dev.match_note
+    manifest["energy_method"] = meter.method if meter else "none"
+    writer = traces.RunWriter(root, manifest)
+    if meter is not None:
+        idle = meter.idle_power_w(state="before the suite, device idle")
+        writer.manifest.update(idle_power_w=None if math.isnan(idle) else idle, idle_state=meter.idle_state)
+    interrupted = False
+    try:
+        for i, p in enumerate(points):
+            if on_progress:
+                on_progress(i, len(points), f"{p.kernel} {p.dtype} {_json(p.shape)}")
+            try:
+                run_point(p, registry[p.kernel], dev, meter, run_id, cfg.target_s or suite.target_s,
+                          writer.append, warn)
+            except traces.TraceError:
+                raise
+            except Exception as e:  # one failing point must not lose the rest of the sweep
+                warn(f"{p.kernel} {_json(p.shape)} {p.dtype}: failed ({type(e).__name__}: {str(e)[:200]})")
+            finally:
+                _free_gpu(on_gpu)
+        if on_progress:
+            on_progress(len(points), len(points), "done")
+        if cfg.ncu and writer.rows:
+
+            profile_rows(writer.rows, cfg.ncu_kernels, dev.torch_device, warn)
+        for w in warnings:
+            writer.note(w)
+        path = writer.finish(complete=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        for w in warnings:
+            writer.note(w)
+        path = writer.finish(complete=False, reason=f"interrupted (Ctrl-C) after {len(writer.rows)} completed rows")
+    finally:
+        if meter is not None:
+            meter.close()
+    rows = traces.normalize(pd.DataFrame(writer.rows)) if writer.rows else traces.empty_frame()
+    return ProfileResult(run_id, path, rows, warnings, interrupted, dev.device_id, dev.device_name,
+                         meter.method if meter else "none")
+
+
+def _free_gpu(on_gpu: bool) -> None:
+    if on_gpu:
+        import torch  # lazy: only a GPU run frees device memory
+
+        torch.cuda.empty_cache()

@@ -1,0 +1,162 @@
+"""The measurements screen: uploads as trace rows, measured-vs-modeled points, the error band, energy per call.
+
+Pure functions to DataFrames; every frame carries ``kind`` (datasheet | modeled | measured) and ``source``.
+No Streamlit or plotly here; units are SI (FLOP/s, bytes/s, s, J, W).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from roofline.analysis.attribution import compare
+from roofline.errors import InputError
+from roofline.measure import traces
+from roofline.provenance import MEASURED, MODELED
+
+MAX_UPLOAD_BYTES = 50 * 2**20  # a trace upload larger than this is refused with a message (the app keeps running)
+
+
+
+
+def upload_needs_device(name: str, data: bytes) -> bool:
+    """True for exports that do not say which hwdb device ran them (Nsight Compute CSV, Kineto JSON): the
+    dashboard then asks for the device."""
+    return traces.export_kind(name, data) != "trace"
+
+
+def read_upload(name: str, data: bytes, device_id: str = "", device_name: str = "", dtype: str = "bf16") -> pd.DataFrame:
+    """An uploaded file as trace rows (``traces.read_export``: Parquet / trace CSV as is; an Nsight Compute CSV
+    or a Kineto JSON through their importers, attributed to ``device_id``), under the dashboard's upload size
+    limit. Raises InputError (too large, empty) or the reader's RooflineError."""
+    limit = MAX_UPLOAD_BYTES  # a module global read at call time: one knob for the app and its tests
+    if len(data) > limit:
+        raise InputError(f"{name}: {len(data) / 2**20:.0f} MiB is larger than the {limit // 2**20} MiB "
+                         "upload limit; copy the run folder under traces/ instead")
+    return traces.read_export(name, data, device_id, device_name, dtype)
+
+
+
+
+def row_labels(df: pd.DataFrame) -> pd.Series:
+    """'kernel [impl] shape dtype' for each trace row."""
+    if df.empty:
+        return pd.Series([], dtype=object)
+    return (df["kernel"].astype(str) + " [" + df["impl"].astype(str) + "] " + df["shape"].astype(str).str.slice(0, 60)
+            + " " + df["dtype"].astype(str))
+
+
+def measured_points(cmp: pd.DataFrame) -> pd.DataFrame:
+    """compare() rows as roofline points: x = intensity, y_measured = achieved FLOP/s, y_modeled = flops /
+    predicted time; rows without a finite intensity, achieved rate or prediction are dropped.
+
+    Columns: label, kernel, impl, device_id, dtype, x, y_measured, y_modeled, median_s, predicted_s, pct_of_roof,
+    time_err, bound, energy_j, energy_method, kind, source."""
+    cols = ["label", "kernel", "impl", "device_id", "dtype", "x", "y_measured", "y_modeled", "median_s",
+            "predicted_s", "pct_of_roof", "time_err", "bound", "energy_j", "energy_method", "kind", "source"]
+    if cmp.empty:
+        return pd.DataFrame(columns=cols)
+    out = pd.DataFrame({
+        "label": row_labels(cmp), "kernel": cmp["kernel"], "impl": cmp["impl"], "device_id": cmp["device_id"],
+        "dtype": cmp["dtype"], "x": cmp["intensity"], "y_measured": cmp["achieved_flops_per_s"],
+        "y_modeled": cmp["flops"] / cmp["predicted_s"], "median_s": cmp["median_s"],
+        "predicted_s": cmp["predicted_s"], "pct_of_roof": cmp["pct_of_roof"], "time_err": cmp["time_err"],
+        "bound": cmp["bound"], "energy_j": cmp["energy_j"], "energy_method": cmp["energy_method"],
+        "kind": MEASURED, "source": "trace " + cmp["run_id"].astype(str)})
+    ok = np.isfinite(out[["x", "y_measured", "y_modeled"]].astype(float)).all(axis=1) & (out["x"] > 0) \
+        & (out["y_measured"] > 0)
+    return out[ok].reset_index(drop=True)[cols]
+
+
+def error_band(cmp: pd.DataFrame, coverage: float = 0.8) -> tuple[float, float] | None:
+    """The central ``coverage`` interval of measured / predicted time (e.g. (0.9, 1.3)), None without data."""
+    if cmp.empty or "time_err" not in cmp:
+        return None
+    r = (cmp["time_err"].astype(float) + 1.0).to_numpy()
+    r = r[np.isfinite(r) & (r > 0)]
+    if r.size == 0:
+        return None
+    q = (1 - coverage) / 2
+    return float(np.quantile(r, q)), float(np.quantile(r, 1 - q))
+
+
+def measurement_table(cmp: pd.DataFrame) -> pd.DataFrame:
+    """Per-row view: measured and modeled numbers side by side, with the error, % of roof and energy per call.
+
+    Columns: label, device_id, median_s (measured), predicted_s (modeled), time_err, pct_of_roof, bound,
+    energy_j (measured, or modeled when the energy method says so), predicted_energy_j, energy_err, energy_kind,
+    power_w, run_id."""
+    cols = ["label", "device_id", "median_s", "predicted_s", "time_err", "pct_of_roof", "bound", "energy_j",
+            "predicted_energy_j", "energy_err", "energy_kind", "power_w", "run_id"]
+    if cmp.empty:
+        return pd.DataFrame(columns=cols)
+    out = cmp.assign(label=row_labels(cmp))
+    out["energy_kind"] = np.where(out["energy_method"].isin(["nvml-counter", "rapl"]), MEASURED,
+                                  np.where(out["energy_j"].notna(), MODELED, ""))
+    return out[cols].reset_index(drop=True)
+
+
+def energy_per_call(cmp: pd.DataFrame) -> pd.DataFrame:
+    """Measured vs modeled energy per call for rows with a measured energy. Columns: label, device_id,
+    energy_j, predicted_energy_j, energy_err, j_per_flop, j_per_byte, energy_method, kind, source."""
+    cols = ["label", "device_id", "energy_j", "predicted_energy_j", "energy_err", "j_per_flop", "j_per_byte",
+            "energy_method", "kind", "source"]
+    if cmp.empty:
+        return pd.DataFrame(columns=cols)
+    m = cmp[cmp["energy_j"].notna() & (cmp["energy_j"] > 0)]
+    out = pd.DataFrame({"label": row_labels(m), "device_id": m["device_id"], "energy_j": m["energy_j"],
+                        "predicted_energy_j": m["predicted_energy_j"], "energy_err": m["energy_err"],
+                        "j_per_flop": m["energy_j"] / m["flops"].where(m["flops"] > 0),
+                        "j_per_byte": m["energy_j"] / m["bytes"].where(m["bytes"] > 0),
+                        "energy_method": m["energy_method"],
+                        "kind": np.where(m["energy_method"].isin(["nvml-counter", "rapl"]), MEASURED, MODELED),
+                        "source": "trace " + m["run_id"].astype(str)})
+    return out.reset_index(drop=True)[cols]
+
+
+def traces_dir() -> str:
+    """The traces root the views read (``$ROOFLINE_TRACES`` or the repo's traces/), for display."""
+    return str(traces.traces_root())
+
+
+def run_records(root: str | None = None) -> list[dict]:
+    """Trace runs on disk as records {run_id, path, device_id, start}; [] when none or the folder is unreadable
+    (a broken traces folder must not take a page down)."""
+    try:
+        runs = traces.list_runs(root)
+    except Exception:
+        return []
+    return [{"run_id": r.run_id, "path": str(r.path), "device_id": (r.manifest or {}).get("device_id", ""),
+             "start": (r.manifest or {}).get("start", "")} for r in runs]
+
+
+def run_manifests(root: str | None = None) -> dict[str, dict]:
+    """run id -> manifest of every run on disk (raises TraceError on an unreadable traces folder)."""
+    return {r.run_id: dict(r.manifest or {}) for r in traces.list_runs(root)}
+
+
+def compared_runs(run_ids: Sequence[str], root: str | None = None, strict: bool = False) -> pd.DataFrame:
+    """``attribution.compare`` of the chosen runs' rows (model beside measurement); an empty frame when nothing
+    loads. ``strict``: an unreadable run raises (reports); else it is skipped (the dashboard keeps the others)."""
+    frames = []
+    for rid in run_ids:
+        try:
+            frames.append(traces.load_run(rid, root))
+        except Exception:
+            if strict:
+                raise
+            continue
+    df = pd.concat(frames, ignore_index=True) if frames else traces.empty_frame()
+    return compare(df)
+
+
+def profile_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per row: kernel, impl, shape, dtype, median_s, pct_of_roof, energy_j, energy_method (for display)."""
+
+    cols = ["kernel", "impl", "shape", "dtype", "median_s", "p20_s", "p80_s", "pct_of_roof", "bound",
+            "energy_j", "energy_method", "max_err"]
+    if rows.empty:
+        return pd.DataFrame(columns=cols)
+    return compare(rows)[cols]

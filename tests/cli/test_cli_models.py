@@ -1,0 +1,74 @@
+"""`roofline models|predict|select`: JSON documents and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from roofline.cli import app
+
+runner = CliRunner()
+
+
+def run_json(*args):
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_models_list_and_show():
+    docs = run_json("models", "list")
+    assert len(docs) >= 15 and all(d["source"].startswith("https://") for d in docs)
+    d = run_json("models", "show", "gemma-2-9b")
+    assert d["head_dim"] == 256 and d["accuracy"][0]["kind"] == "published"
+    r = runner.invoke(app, ["models", "list"])
+    assert r.exit_code == 0 and "llama-3.1-8b" in r.stdout
+
+
+def test_predict_json_document():
+    d = run_json("predict", "--model", "llama-3.1-8b", "--device", "h100-sxm", "--phase", "generate", "--batch", "8",
+                 "--prompt", "512", "--gen", "64", "--wbits", "4", "--kvbits", "8", "--group", "64", "--per-op")
+    t = d["totals"]
+    assert t["kind"] == "modeled" and t["fits"] is True and t["tokens_per_s"] > 0
+    assert t["memory_bytes"] == pytest.approx(t["weight_bytes"] + t["kv_bytes"] + t["activation_bytes"])
+    assert d["scenario"]["wbits"] == 4 and d["ops"]["rows"]
+
+
+def test_predict_options_parse():
+    d = run_json("predict", "-m", "mixtral-8x7b", "-d", "h100-sxm", "--sparsity", "2:4", "--attention",
+                 "block-sparse:0.1", "--tp", "2")
+    assert d["scenario"]["attention"] == "block-sparse" and d["scenario"]["attention_kept"] == 0.1
+    assert d["scenario"]["weight_sparsity"] == "2:4" and d["device"]["count"] == 2
+
+
+def test_predict_text_and_csv():
+    r = runner.invoke(app, ["predict", "-m", "llama-3.2-1b", "-d", "h100-sxm", "--per-op"])
+    assert r.exit_code == 0 and "TTFT" in r.stdout and "lm_head" in r.stdout
+    r = runner.invoke(app, ["predict", "-m", "llama-3.2-1b", "-d", "h100-sxm", "--csv", "--per-op"])
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].startswith("name,kind,layer")
+
+
+def test_select_json():
+    d = run_json("select", "--model", "llama-3.1-8b", "--batch", "4", "--slo-tpot-ms", "1000", "--rank", "j_per_token")
+    assert d["rank_by"] == "j_per_token" and d["devices"]
+    assert "pareto" in d["devices"][0] and "h100-sxm" in {r["device_id"] for r in d["devices"]}
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--model", "llama-3.1-8x", "--device", "h100-sxm"], "did you mean llama-3.1-8b"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sx"], "h100-sxm"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sxm", "--batch", "0"], "batch"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sxm", "--prompt", "-5"], "prompt_tokens"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sxm", "--wbits", "32"], "wbits"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sxm", "--wbits", "4", "--group", "100"], "group"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sxm", "--sparsity", "1:8"], "sparsity"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sxm", "--attention", "block-sparse:x"], "attention"),
+    (["--model", "llama-3.1-8b", "--device", "h100-sxm", "--tp", "5"], "heads"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, msg):
+    r = subprocess.run([sys.executable, "-m", "roofline", "predict", *args], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and msg in lines[0] and r.stdout == ""
