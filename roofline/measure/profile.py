@@ -28,7 +28,7 @@ from roofline.measure.device_query import query_local
 from roofline.measure.meters import pick_meter
 from roofline.measure.meters.base import MeterError
 from roofline.measure.ncu import find_ncu, profile_rows
-from roofline.measure.timers import KernelWrongError, check_output, sync_for, time_fn
+from roofline.measure.timers import KernelWrongError, check_output, sync_for, time_point
 from roofline.measure.trace_schema import REFERENCE_IMPL, TRACE_COLUMNS
 from roofline.ops import total_bytes, total_flops
 
@@ -181,7 +181,8 @@ def make_row(run_id: str, dev, point: Point, impl: str, timing, flops: float, nb
     row = {
         "run_id": run_id, "kernel": point.kernel, "impl": impl, "shape": _json(point.shape), "dtype": point.dtype,
         "device_id": dev.device_id, "device_name": dev.device_name, "median_s": timing.median_s,
-        "p20_s": timing.p20_s, "p80_s": timing.p80_s, "reps": timing.reps, "flops": flops, "bytes": nbytes,
+        "p20_s": timing.p20_s, "p80_s": timing.p80_s, "reps": timing.reps, "timing_method": timing.method,
+        "flops": flops, "bytes": nbytes,
         "energy_j": energy.energy_j if energy else nan,
         "energy_dynamic_j": energy.energy_dynamic_j if energy else nan,
         "energy_cv": energy.energy_cv if energy else nan, "power_w": energy.power_w if energy else nan,
@@ -218,7 +219,8 @@ def _impls_to_run(bench, point: Point, on_gpu: bool) -> tuple[list[str], list[st
 
 def run_point(point: Point, entry, dev, meter, run_id: str, target_s: float | None,
               on_row: Callable[[dict], None], warn: Callable[[str], None]) -> None:
-    """Prepare one point, then for each impl: check vs reference, time, meter energy, emit a row."""
+    """Prepare one point; check every impl against the reference; time the ones that pass the same way
+    (``timers.time_point``: one method for ours and the peers); meter each one's energy; emit a row each."""
 
     on_gpu = dev.torch_device == "cuda"
     bench = entry.prepare(dict(point.shape), point.dtype, dev.torch_device)
@@ -227,6 +229,7 @@ def run_point(point: Point, entry, dev, meter, run_id: str, target_s: float | No
         warn(n)
     label = f"{point.kernel} {_json(point.shape)} {point.dtype}"
     ref = None
+    passed: dict[str, tuple[Callable[[], Any], float]] = {}
     for impl in impls:
         fn = bench.reference if impl == REFERENCE_IMPL else bench.impls[impl]
         err = math.nan
@@ -246,7 +249,12 @@ def run_point(point: Point, entry, dev, meter, run_id: str, target_s: float | No
         except KernelWrongError as e:
             warn(str(e))
             continue
-        timing = time_fn(fn, dev.torch_device, target_s)
+        passed[impl] = (fn, err)
+    if not passed:
+        return
+    timings = time_point({k: fn for k, (fn, _) in passed.items()}, dev.torch_device, target_s)
+    for impl, (fn, err) in passed.items():
+        timing = timings[impl]
         ops = bench.ops if impl == REFERENCE_IMPL else bench.ops_for(impl)
         flops, nbytes = total_flops(ops), total_bytes(ops)
         energy = None
@@ -297,6 +305,7 @@ def run_profile(cfg: ProfileConfig, on_progress: Callable[[int, int, str], None]
     manifest = traces.base_manifest(run_id, dev.device_id, dev.device_name, cfg.command, suite.name,
                                     dev.versions, dev.driver)
     manifest["device_match"] = dev.match_note
+    manifest["device_properties"] = dict(dev.properties)
     manifest["energy_method"] = meter.method if meter else "none"
     writer = traces.RunWriter(root, manifest)
     if meter is not None:

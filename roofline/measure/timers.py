@@ -28,6 +28,13 @@ class KernelWrongError(RooflineError):
     """The kernel's output does not match its reference: it is not timed."""
 
 
+class GraphCaptureError(RooflineError):
+    """A call that cannot be captured in a CUDA graph (host syncs, allocations) was asked to be replayed."""
+
+
+CUDA_METHODS = ("auto", "events", "graph")  # auto: graph replay below GRAPH_BELOW_S, else events
+
+
 @dataclass(frozen=True)
 class Timing:
     """Latency of one call. Units: s."""
@@ -86,27 +93,49 @@ def time_cpu(fn: Callable[[], Any], target_s: float = 0.2, warmup: int = 3, min_
     return summarize(times, "perf_counter")
 
 
-def time_cuda(fn: Callable[[], Any], target_s: float = 0.5, warmup: int = 5, min_reps: int = 30,
-              max_reps: int = 2000, flush_l2: bool = True, allow_graph: bool = True) -> Timing:
-    """CUDA events around each call, L2 flushed before each; CUDA-graph replay for tiny kernels."""
+def estimate_cuda_s(fn: Callable[[], Any], warmup: int = 5) -> float:
+    """Seconds of one call after ``warmup`` calls: the mean of 3 back-to-back calls between two events."""
     import torch  # lazy: only GPU timing needs it; the CLI starts without torch
 
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    flush = torch.empty(L2_FLUSH_BYTES // 4, dtype=torch.int32, device="cuda") if flush_l2 else None
     s0, e0 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     s0.record()
     for _ in range(3):
         fn()
     e0.record()
     torch.cuda.synchronize()
-    est = s0.elapsed_time(e0) / 3e3
-    if allow_graph and est < GRAPH_BELOW_S:
+    return s0.elapsed_time(e0) / 3e3
+
+
+def cuda_method_for(estimates_s: list[float]) -> str:
+    """One method for every implementation of a point: graph replay when any of them is shorter than
+    GRAPH_BELOW_S (launch gaps would dominate its events), else events -- never a mix, so a tiny kernel
+    replayed warm is not compared with a peer timed cold."""
+    return "graph" if any(e < GRAPH_BELOW_S for e in estimates_s) else "events"
+
+
+def time_cuda(fn: Callable[[], Any], target_s: float = 0.5, warmup: int = 5, min_reps: int = 30,
+              max_reps: int = 2000, flush_l2: bool = True, allow_graph: bool = True, method: str = "auto") -> Timing:
+    """CUDA events around each call, L2 flushed before each; CUDA-graph replay for tiny kernels.
+
+    ``method``: "events", "graph" (raises GraphCaptureError when the call cannot be captured), or "auto"
+    (graph below GRAPH_BELOW_S when ``allow_graph``, falling back to events when capture fails). The
+    chosen method is ``Timing.method`` (cuda-events | cuda-graph)."""
+    import torch  # lazy: only GPU timing needs it; the CLI starts without torch
+
+    if method not in CUDA_METHODS:
+        raise ValueError(f"unknown CUDA timing method {method!r} ({', '.join(CUDA_METHODS)})")
+    est = estimate_cuda_s(fn, warmup)
+    flush = torch.empty(L2_FLUSH_BYTES // 4, dtype=torch.int32, device="cuda") if flush_l2 else None
+    if method == "graph" or (method == "auto" and allow_graph and est < GRAPH_BELOW_S):
         try:
             return _time_graph(fn, target_s, min_reps, max_reps, flush)
-        except RuntimeError:  # not capturable (host syncs, allocations): fall back to events
+        except RuntimeError as e:  # not capturable (host syncs, allocations)
             torch.cuda.synchronize()
+            if method == "graph":
+                raise GraphCaptureError(f"cannot replay in a CUDA graph: {str(e)[:160]}") from None
     n = _reps_for(est, target_s, min_reps, max_reps)
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(n)]
@@ -169,7 +198,20 @@ def sync_for(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def time_fn(fn: Callable[[], Any], device: str, target_s: float | None = None) -> Timing:
+def time_fn(fn: Callable[[], Any], device: str, target_s: float | None = None, method: str = "auto") -> Timing:
     if device == "cuda":
-        return time_cuda(fn, target_s=target_s or 0.5)
+        return time_cuda(fn, target_s=target_s or 0.5, method=method)
     return time_cpu(fn, target_s=target_s or 0.2)
+
+
+def time_point(fns: dict[str, Callable[[], Any]], device: str, target_s: float | None = None) -> dict[str, Timing]:
+    """Every implementation of one point timed the same way (``Timing.method`` equal across them): on CUDA
+    the method comes from ``cuda_method_for`` over their estimates, and when one cannot be captured in a
+    graph all of them are timed with events; on the CPU perf_counter."""
+    if device != "cuda":
+        return {k: time_cpu(f, target_s=target_s or 0.2) for k, f in fns.items()}
+    method = cuda_method_for([estimate_cuda_s(f) for f in fns.values()])
+    try:
+        return {k: time_cuda(f, target_s=target_s or 0.5, method=method) for k, f in fns.items()}
+    except GraphCaptureError:
+        return {k: time_cuda(f, target_s=target_s or 0.5, method="events") for k, f in fns.items()}

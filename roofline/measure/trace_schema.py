@@ -18,6 +18,7 @@ TRACE_COLUMNS: dict[str, tuple[str, str]] = {
     "p20_s": ("float", "20th percentile latency"),
     "p80_s": ("float", "80th percentile latency"),
     "reps": ("int", "timed repetitions"),
+    "timing_method": ("str", "cuda-events | cuda-graph | perf_counter: the same for every impl of a point ('' in old runs)"),
     "flops": ("float", "FLOPs of one call (the kernel's declared cost)"),
     "bytes": ("float", "DRAM bytes of one call (declared cost: read + written)"),
     "energy_j": ("float", "total energy per call (J), NaN when not measured"),
@@ -39,4 +40,4 @@ TRACE_COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 MANIFEST_FIELDS = ("schema_version", "run_id", "host", "device_id", "device_name", "driver", "versions", "command",
-                   "suite", "start", "end", "complete", "rows", "idle_power_w", "idle_state", "notes")
+                   "suite", "start", "end", "complete", "rows", "idle_power_w", "idle_state", "notes", "device_properties")

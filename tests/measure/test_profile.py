@@ -98,7 +98,7 @@ def test_quick_suite_end_to_end_writes_a_valid_trace(tmp_path, monkeypatch, caps
                                                                     ("matmul", "fp32")]
     assert (df["median_s"] > 0).all() and (df["p20_s"] <= df["median_s"]).all()
     assert (df["median_s"] <= df["p80_s"]).all() and (df["reps"] >= 10).all()
-    assert (df["max_err"] <= 2e-2).all()
+    assert (df["max_err"] <= 2e-2).all() and df["timing_method"].eq("perf_counter").all()
     mm = df[(df["kernel"] == "matmul") & (df["dtype"] == "fp32")].iloc[0]
     assert mm["flops"] == 2 * 128**3 and mm["bytes"] == 3 * 128 * 128 * 4
     assert df.loc[df["kernel"] == "copy", "bytes"].iloc[0] == 2 * 2**20 * 4  # read + write
@@ -177,7 +177,13 @@ def test_device_matching_refuses_to_pretend():
 
     devs = hwdb.load()
     assert match_device("NVIDIA H100 80GB HBM3", 85.0e9, devs)[0] == "h100-sxm"
-    assert match_device("NVIDIA H100 PCIe", 85.0e9, devs)[0] == ""
+    # PCIe is its own hwdb device, never the SXM one (issue 14: matched by name and memory)
+    assert match_device("NVIDIA H100 PCIe", 85.0e9, devs)[0] == "h100-pcie"
+    assert match_device("NVIDIA H200", 143_771 * 2**20, devs)[0] == "h200"  # as nvidia-smi reports it
+    nvl, why = match_device("NVIDIA H100 NVL", 99.9e9, devs)
+    assert nvl == "" and "does not hold" in why  # no hwdb entry: not attributed to the SXM or PCIe part
+    assert match_device("NVIDIA H200 NVL", 150e9, devs)[0] == ""
+    assert match_device("NVIDIA H200", 80e9, devs)[0] == ""  # right name, wrong memory
     assert match_device("NVIDIA H100 80GB HBM3", 40e9, devs)[0] == ""  # right name, wrong memory
     local = query_local(use_gpu=False)
     assert local.device_id == "" and local.device_name == cpu_name() and local.kind == "cpu"
@@ -218,3 +224,15 @@ def test_ceiling_kernels_contract():
             assert max_rel_error(b.impls["ours"](), b.reference()) <= b.rtol
             assert b.ops[0].bytes > 0
     assert isinstance(reg["matmul"].prepare({"m": 32, "n": 16, "k": 8}, "int8", "cpu").impls["ours"](), torch.Tensor)
+
+
+def test_gpu_properties_record_what_the_driver_reports():
+    from types import SimpleNamespace
+
+    from roofline.measure.device_query import gpu_properties
+
+    props = SimpleNamespace(name="NVIDIA H200", multi_processor_count=132, total_memory=143_771 * 2**20, major=9,
+                            minor=0, L2_cache_size=60 * 2**20)
+    p = gpu_properties(props, {"max_sm_clock_hz": 1.98e9})
+    assert p == {"name": "NVIDIA H200", "sm_count": 132, "total_memory_bytes": 143_771 * 2**20,
+                 "compute_capability": "9.0", "l2_bytes": 60 * 2**20, "max_sm_clock_hz": 1.98e9}
