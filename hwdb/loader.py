@@ -11,17 +11,28 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hwdb.schema import DTYPES, KINDS, Cache, Device, HwdbError, Measured, Source, frozen_map
+from hwdb.schema import (
+    DTYPES,
+    KINDS,
+    VECTOR_DTYPES,
+    Cache,
+    Device,
+    HwdbError,
+    ImplCurve,
+    Measured,
+    Source,
+    frozen_map,
+)
 from roofline.errors import UnknownNameError
 
 DEVICES_DIR = Path(__file__).parent / "devices"
 MEASURED_DIR = Path(__file__).parent / "measured"
 
 _TOP = {"id", "name", "vendor", "kind", "release_year", "source", "notes", "sources", "memory", "caches",
-        "peak_ops_per_s", "sparsity", "power", "interconnect", "price"}
+        "peak_ops_per_s", "vector_ops_per_s", "sparsity", "power", "interconnect", "price"}
 # table -> (numeric fields required, numeric fields optional, other allowed keys)
 _TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
-    "memory": ({"capacity_bytes", "bw_bytes_per_s"}, set(), {"type"}),
+    "memory": ({"capacity_bytes", "bw_bytes_per_s"}, {"vendor_capacity_bytes"}, {"type"}),
     "power": ({"tdp_w"}, {"idle_w"}, {"note"}),
     "interconnect": (set(), {"bw_bytes_per_s"}, {"name"}),
     "price": (set(), {"msrp_usd", "cloud_usd_per_h"}, {"date", "note"}),
@@ -121,26 +132,8 @@ def parse_device(path: Path, raw: dict) -> Device:
     if ("msrp_usd" in price or "cloud_usd_per_h" in price) and not price.get("date"):
         raise _err(path, "price.date", "a price needs the date it was quoted")
 
-    peaks: dict[str, float] = {}
-    peak_notes: dict[str, str] = {}
-    rp = raw.get("peak_ops_per_s")
-    if not isinstance(rp, dict) or not rp:
-        raise _err(path, "peak_ops_per_s", "missing table")
-    for dt, v in rp.items():
-        f = f"peak.{dt}"
-        if dt not in DTYPES:
-            raise _err(path, f"peak_ops_per_s.{dt}", f"unknown dtype (known: {', '.join(DTYPES)})")
-        if not isinstance(v, dict):
-            raise _err(path, f"peak_ops_per_s.{dt}", "must be {value = ..., source = ...} (a peak needs a source)")
-        extra = set(v) - {"value", "source", "note"}
-        if extra:
-            raise _err(path, f"peak_ops_per_s.{dt}.{sorted(extra)[0]}", "unknown field")
-        if "value" not in v:
-            raise _err(path, f"peak_ops_per_s.{dt}.value", "missing field")
-        peaks[dt] = _num(path, f"peak_ops_per_s.{dt}", v["value"])
-        if v.get("note"):
-            peak_notes[dt] = str(v["note"])
-        fs[f] = _source_key(path, f"peak_ops_per_s.{dt}", v.get("source"), sources)
+    peaks, peak_notes = _rates(path, raw, "peak_ops_per_s", DTYPES, "peak", sources, fs, required=True)
+    vector, _ = _rates(path, raw, "vector_ops_per_s", VECTOR_DTYPES, "vector", sources, fs, required=False)
 
     caches: list[Cache] = []
     rc = raw.get("caches", [])
@@ -168,11 +161,75 @@ def parse_device(path: Path, raw: dict) -> Device:
         msrp_usd=price.get("msrp_usd"), cloud_usd_per_h=price.get("cloud_usd_per_h"),
         price_date=str(price.get("date", "")), sources=frozen_map(sources), field_sources=frozen_map(fs),
         peak_notes=frozen_map(peak_notes), notes=str(raw.get("notes", "")), path=str(path),
+        vector_ops_per_s=frozen_map(vector), vendor_memory_bytes=mem.get("vendor_capacity_bytes"),
     )
 
 
+def _rates(path: Path, raw: dict, table: str, dtypes: tuple[str, ...], prefix: str, sources: dict[str, Source],
+           fs: dict[str, str], required: bool) -> tuple[dict[str, float], dict[str, str]]:
+    """A table of ``dtype = {value, source, note}`` rates (peaks, vector rates): values and notes."""
+    values: dict[str, float] = {}
+    notes: dict[str, str] = {}
+    rp = raw.get(table)
+    if rp is None and not required:
+        return values, notes
+    if not isinstance(rp, dict) or not rp:
+        raise _err(path, table, "missing table")
+    for dt, v in rp.items():
+        if dt not in dtypes:
+            raise _err(path, f"{table}.{dt}", f"unknown dtype (known: {', '.join(dtypes)})")
+        if not isinstance(v, dict):
+            raise _err(path, f"{table}.{dt}", "must be {value = ..., source = ...} (a rate needs a source)")
+        extra = set(v) - {"value", "source", "note"}
+        if extra:
+            raise _err(path, f"{table}.{dt}.{sorted(extra)[0]}", "unknown field")
+        if "value" not in v:
+            raise _err(path, f"{table}.{dt}.value", "missing field")
+        values[dt] = _num(path, f"{table}.{dt}", v["value"])
+        if v.get("note"):
+            notes[dt] = str(v["note"])
+        fs[f"{prefix}.{dt}"] = _source_key(path, f"{table}.{dt}", v.get("source"), sources)
+    return values, notes
+
+
 _MEASURED_KEYS = {"device", "run_id", "date", "source", "copy_bw_bytes_per_s", "matmul_ops_per_s", "idle_power_w",
-                  "idle_state", "e_flop_j", "e_byte_j", "compute_eff", "memory_eff", "launch_overhead_s", "note"}
+                  "idle_state", "e_flop_j", "e_byte_j", "compute_eff", "memory_eff", "launch_overhead_s", "note",
+                  "impl"}
+_CURVE_KEYS = {"kernel", "impl", "compute_eff", "memory_eff", "floor_s", "half_flops", "n_fit", "held_out_median_err",
+               "note"}
+
+
+def _curves(path: Path, raw: dict) -> dict[str, ImplCurve]:
+    """``[impl."kernel/impl"]`` tables of a measured overlay -> fitted implementation curves."""
+    t = raw.get("impl", {})
+    if not isinstance(t, dict):
+        raise _err(path, "impl", "must be a table of implementation curves")
+    out = {}
+    for key, c in t.items():
+        where = f"impl.{key}"
+        if not isinstance(c, dict):
+            raise _err(path, where, "must be a table")
+        extra = set(c) - _CURVE_KEYS
+        if extra:
+            raise _err(path, f"{where}.{sorted(extra)[0]}", "unknown field")
+        for f in ("kernel", "impl"):
+            if not isinstance(c.get(f), str) or not c[f]:
+                raise _err(path, f"{where}.{f}", "missing or not a string")
+        if key != f"{c['kernel']}/{c['impl']}":
+            raise _err(path, where, f"key must be '{c['kernel']}/{c['impl']}'")
+        for f in ("compute_eff", "memory_eff", "floor_s"):
+            if f not in c:
+                raise _err(path, f"{where}.{f}", "missing field")
+        held = c.get("held_out_median_err")
+        out[key] = ImplCurve(kernel=c["kernel"], impl=c["impl"], compute_eff=_num(path, f"{where}.compute_eff", c["compute_eff"]),
+                             memory_eff=_num(path, f"{where}.memory_eff", c["memory_eff"]),
+                             floor_s=_num(path, f"{where}.floor_s", c["floor_s"], positive=False),
+                             half_flops=_num(path, f"{where}.half_flops", c.get("half_flops", 0.0), positive=False),
+                             n_fit=int(_num(path, f"{where}.n_fit", c.get("n_fit", 0), positive=False)),
+                             held_out_median_err=None if held is None else _num(path, f"{where}.held_out_median_err",
+                                                                                 held, positive=False),
+                             note=str(c.get("note", "")))
+    return out
 
 
 def parse_measured(path: Path, raw: dict) -> Measured:
@@ -200,7 +257,8 @@ def parse_measured(path: Path, raw: dict) -> Measured:
                     idle_power_w=opt("idle_power_w"), idle_state=str(raw.get("idle_state", "")),
                     e_flop_j=frozen_map(per_dtype("e_flop_j")), e_byte_j=opt("e_byte_j"),
                     compute_eff=frozen_map(per_dtype("compute_eff")), memory_eff=opt("memory_eff"),
-                    launch_overhead_s=opt("launch_overhead_s"), note=str(raw.get("note", "")))
+                    launch_overhead_s=opt("launch_overhead_s"), note=str(raw.get("note", "")),
+                    impl=frozen_map(_curves(path, raw)))
 
 
 def _read_toml(path: Path) -> dict:
@@ -270,6 +328,11 @@ def write_measured(device_id: str, fields: dict, measured_dir: Path = MEASURED_D
         if not isinstance(v, dict) and v is not None:
             lines.append(f"{k} = {_toml_value(v)}")
     for k, v in tables.items():
+        if k == "impl":  # one sub-table a curve: [impl."kernel/impl"]
+            for ck, cv in v.items():
+                lines.append(f"\n[impl.{_toml_value(ck)}]")
+                lines += [f"{dk} = {_toml_value(dv)}" for dk, dv in cv.items() if dv is not None]
+            continue
         lines.append(f"\n[{k}]")
         lines += [f"{dk} = {_toml_value(dv)}" for dk, dv in v.items()]
     text = "\n".join(lines) + "\n"

@@ -12,7 +12,9 @@ from types import MappingProxyType
 
 from roofline.errors import DataFileError
 
-DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8", "int4")
+# rates of the vector (non-matrix) units, where a vendor publishes them apart from the matrix peaks
+VECTOR_DTYPES: tuple[str, ...] = ("fp32", "bf16", "fp16")
 KINDS: tuple[str, ...] = ("gpu", "cpu", "soc", "accelerator")
 
 
@@ -38,6 +40,31 @@ class Cache:
 
 
 @dataclass(frozen=True)
+class ImplCurve:
+    """Fitted time curve of one implementation of one kernel on one device (``roofline calibrate``).
+
+    time(call) = max(t_compute / (compute_eff * s / (s + half_flops)), t_memory / memory_eff) + floor_s, with
+    t_compute / t_memory the datasheet roof times of the call and s its FLOPs: ``half_flops`` is the size at
+    which tile occupancy / wave quantization halves the compute efficiency; ``floor_s`` the latency floor of
+    the smallest calls. Units: s, FLOP, fractions of the datasheet roofs.
+    """
+
+    kernel: str
+    impl: str
+    compute_eff: float
+    memory_eff: float
+    floor_s: float
+    half_flops: float = 0.0
+    n_fit: int = 0
+    held_out_median_err: float | None = None
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kernel}/{self.impl}"
+
+
+@dataclass(frozen=True)
 class Measured:
     """Ceilings measured on a real device (from traces, never typed in by hand). Units: SI."""
 
@@ -54,6 +81,10 @@ class Measured:
     memory_eff: float | None = None
     launch_overhead_s: float | None = None
     note: str = ""
+    impl: Mapping[str, ImplCurve] = field(default_factory=dict)  # "kernel/impl" -> fitted curve
+
+    def curve_for(self, kernel: str, impl: str) -> ImplCurve | None:
+        return self.impl.get(f"{kernel}/{impl}")
 
 
 @dataclass(frozen=True)
@@ -82,10 +113,19 @@ class Device:
     notes: str = ""
     path: str = ""
     measured: Measured | None = None
+    vector_ops_per_s: Mapping[str, float] = field(default_factory=dict)  # vector-unit rates (VECTOR_DTYPES)
+    vendor_memory_bytes: float | None = None  # the vendor's "GB" figure where capacity is the exposed one
 
     def peak(self, dtype: str) -> float | None:
         """Dense peak ops/s for a dtype, or None when the device does not support it."""
         return self.peak_ops_per_s.get(dtype)
+
+    def vector_peak(self, dtype: str = "fp32") -> float | None:
+        """Rate of the vector (non-matrix) units: the published vector figure, else the dense fp32 peak
+        (on GPUs the fp32 figure is the CUDA-core / vector rate), else None (unknown, never guessed)."""
+        if dtype in self.vector_ops_per_s:
+            return self.vector_ops_per_s[dtype]
+        return self.peak("fp32") if dtype == "fp32" else None
 
     def ridge_flop_per_byte(self, dtype: str) -> float | None:
         """Arithmetic intensity (FLOP/byte) where the dtype's compute roof meets the memory roof."""

@@ -85,7 +85,7 @@ def test_ceilings_and_calibration_seam():
 
 def test_op_rejects_bad_fields():
     with pytest.raises(ValueError, match="dtype"):
-        Op("x", "matmul", 1, 1, 1, "fp4")
+        Op("x", "matmul", 1, 1, 1, "fp2")
     with pytest.raises(ValueError, match="flops"):
         Op("x", "matmul", -1, 1, 1, "fp16")
 

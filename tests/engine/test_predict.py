@@ -142,20 +142,23 @@ def test_sanity_against_measured_serving_numbers():
 
 def test_llama_70b_fit_by_precision():
     # weights: decoder 68.45e9 params at wbits + a 16-bit scale per 128, embeddings 2.10e9 at 16 bits.
-    # bf16: 141 GB > 72 GB usable (90% of 80 GB) -> no; W4 g128: 68.45e9 * 0.515625 + 4.2e9 = 39.5 GB -> fits;
-    # W8A8 g128: 68.45e9 * 1.015625 + 4.2e9 = 73.7 GB > 72 GB -> no on H100 (vLLM needs
-    # gpu_memory_utilization > 0.9 there too), fits the 141 GB H200.
+    # Capacity is what the device exposes (H100 SXM: 81,559 MiB = 85.52e9 B) -> 76.97e9 usable at 90%.
+    # bf16: 141 GB -> no; W4 g128: 68.45e9 * 0.515625 + 4.2e9 = 39.5 GB -> fits; W8A8 g128:
+    # 68.45e9 * 1.015625 + 4.2e9 = 73.7 GB -> fits one H100 (it did not when capacity was the vendor's 80e9:
+    # TensorRT-LLM v0.20 ran Llama-3.3-70B FP8 on one H100 SXM, perf-overview), and the 150.8e9 B H200.
     sc = Scenario(phase="decode", batch=1, prompt_tokens=1024)
     assert not predict("llama-3.1-70b", H100, sc).fits
     w4 = predict("llama-3.1-70b", H100, sc.with_(wbits=4))
     assert w4.fits and w4.weight_bytes == pytest.approx(39.5e9, rel=0.01)
     w8 = predict("llama-3.1-70b", H100, sc.with_(wbits=8, abits=8))
-    assert not w8.fits and w8.weight_bytes == pytest.approx(73.7e9, rel=0.01)
+    assert w8.fits and w8.weight_bytes == pytest.approx(73.7e9, rel=0.01)
+    assert w8.usable_memory_bytes == pytest.approx(0.9 * 81559 * 2**20)
     assert predict("llama-3.1-70b", "h200", sc.with_(wbits=8, abits=8)).fits
+    assert not predict("llama-3.1-70b", H100, sc.with_(wbits=8, abits=8, batch=64, prompt_tokens=4096)).fits
 
 
 def test_fit_uses_90_percent_of_capacity():
-    # USABLE_MEMORY_FRACTION = 0.9 (vLLM's default gpu_memory_utilization): 80 GB H100 -> 72 GB usable
+    # USABLE_MEMORY_FRACTION = 0.9 (vLLM's default gpu_memory_utilization) of the capacity the device exposes
     from roofline.engine.predict import USABLE_MEMORY_FRACTION, fit_check
 
     dev = hwdb.get(H100)

@@ -37,7 +37,7 @@ def test_filter_devices_by_kind_vendor_memory():
     assert [d.id for d in common.filter_devices(devs, vendors=["Acme"])] == ["fake-cpu"]
     assert [d.id for d in common.filter_devices(devs, min_memory_bytes=20e9)] == ["h100-sxm"]
     opts = common.device_filter_options(devs)
-    assert opts["kinds"] == ["cpu", "gpu"] and opts["max_memory_bytes"] == 80e9
+    assert opts["kinds"] == ["cpu", "gpu"] and opts["max_memory_bytes"] == H100.memory_bytes  # 81,559 MiB exposed
 
 
 def test_roofline_lines_bend_at_the_ridge():
@@ -208,4 +208,4 @@ def test_prediction_metrics_hide_timings_when_it_does_not_fit():
     assert not p.fits and m["tpot_s"]["value"] is None and m["memory_bytes"]["value"] > 80e9
     assert all(r["kind"] == "modeled" and r["source"] for r in m.values())
     mem = workload.memory_breakdown(p, H100)
-    assert mem["bytes"].sum() == pytest.approx(p.memory_bytes) and mem["capacity_bytes"].iat[0] == 80e9
+    assert mem["bytes"].sum() == pytest.approx(p.memory_bytes) and mem["capacity_bytes"].iat[0] == H100.memory_bytes
