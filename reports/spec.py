@@ -35,7 +35,7 @@ METRICS: dict[str, tuple[str, str]] = {
 SCENARIO_FIELDS: dict[str, type | tuple[type, ...]] = {
     "phase": str, "batch": int, "prompt_tokens": int, "gen_tokens": int, "wbits": int,
     "abits": int, "kvbits": int, "group_size": int, "weight_sparsity": str,
-    "mlp_active": (int, float), "head_active": (int, float), "attention": str, "tp": int,
+    "mlp_active": (int, float), "head_active": (int, float), "attention": str, "tp": int, "number_format": str,
 }
 PHASES = ("prefill", "decode", "generate")
 

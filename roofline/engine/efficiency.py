@@ -31,6 +31,12 @@ _DEFAULTS = {
     "cpu": (0.5, 0.7, 2e-6),
     "soc": (0.5, 0.7, 2e-6),
 }
+# Low-precision GEMMs reach a smaller share of their (doubled) datasheet peak than 16-bit ones. fp8: the largest
+# matmuls measured by ml-engineering's "maximum achievable matmul FLOPS" benchmark reached 1402.6 of 1979 TF on
+# an H100 SXM (0.71; bf16 there: 794.5 of 989.5 = 0.80), 1453.4 on an H200 (0.73), 3432.5 of 4500 on a B200
+# (0.76), 3615.6 of 5000 on a GB200 (0.72) -- https://github.com/stas00/ml-engineering/blob/master/compute/
+# accelerator/README.md (MAMF table). fp4: no published measured ceiling was found; the fp8 share is assumed.
+LOW_PRECISION_DEFAULTS = {"gpu": {"fp8": 0.71, "fp4": 0.71}, "accelerator": {"fp8": 0.71, "fp4": 0.71}}
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,8 @@ class Efficiency:
 
 def default_efficiency(device: Device) -> Efficiency:
     c, m, o = _DEFAULTS[device.kind]
-    return Efficiency(compute_default=c, memory=m, launch_overhead_s=o)
+    low = {dt: v for dt, v in LOW_PRECISION_DEFAULTS.get(device.kind, {}).items() if device.peak(dt)}
+    return Efficiency(compute=MappingProxyType(low), compute_default=c, memory=m, launch_overhead_s=o)
 
 
 def efficiency_for(device: Device, calibrated: bool = True) -> Efficiency:
@@ -57,11 +64,12 @@ def efficiency_for(device: Device, calibrated: bool = True) -> Efficiency:
     m = device.measured
     if not calibrated or m is None:
         return base
-    compute = dict(m.compute_eff)
+    compute = dict(base.compute)
     for dt, ops in m.matmul_ops_per_s.items():  # measured matmul ceiling / datasheet peak
         peak = device.peak(dt)
-        if dt not in compute and peak:
+        if dt not in m.compute_eff and peak:
             compute[dt] = min(ops / peak, 1.0)
+    compute.update(m.compute_eff)
     memory = m.memory_eff
     if memory is None and m.copy_bw_bytes_per_s:
         memory = min(m.copy_bw_bytes_per_s / device.mem_bw_bytes_per_s, 1.0)

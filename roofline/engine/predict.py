@@ -1,10 +1,11 @@
 """Predict one model x device x scenario: per-op estimates and totals (TTFT, TPOT, tokens/s, memory, energy).
 
-Prefill and one decode step are priced op by op with ``roofline.engine.model.estimate``. Whole generation is
-prefill + the sum over every decode step, in closed form: each op's compute and memory time is affine in
-the context length, so the sum of max(compute, memory, comm) over the steps splits at the crossing points
-into arithmetic series (``sum_max_affine``) -- exact, not sampled. The same vectorized pricing
-(``DeviceRoof``, ``price``) serves ``roofline.engine.sweep``.
+Prefill and one decode step are priced op by op with ``roofline.engine.pricing`` (the formula of
+``roofline.engine.model.estimate``, per op class under a runtime profile, ``roofline.engine.runtime``). Whole
+generation is prefill + the sum over every decode step, in closed form (``pricing.decode_sum``). The runtime adds
+its per-pass and per-request costs as ``runtime_step`` / ``runtime_request`` rows, chunks the prefill under its
+max-batched-tokens budget and sets the usable memory; every headline figure gets a band (``*_lo`` / ``*_hi``)
+from the held-out residuals of the profile for the device's class.
 """
 
 from __future__ import annotations
@@ -17,150 +18,31 @@ import numpy as np
 import pandas as pd
 
 import hwdb
-from hwdb.schema import DTYPES, Device
+from hwdb.schema import Device
 from roofline.engine import transformer as tf
 from roofline.engine.catalog import Accuracy, ModelSpec, get_model
 from roofline.engine.efficiency import efficiency_for
 from roofline.engine.energy import coefficients_for, ipj, ipw
-from roofline.engine.model import Estimate, compute_dtype_for, estimate
+from roofline.engine.model import Estimate, compute_dtype_for
+from roofline.engine.pricing import Roofs, decode_sum, device_roofs, term_cost
+from roofline.engine.runtime import DEFAULT_RUNTIME, Band, RuntimeProfile, device_class, get_profile
 from roofline.engine.scenario import Scenario
-from roofline.errors import InputError, UnsupportedDtypeError
+from roofline.errors import InputError
 from roofline.fmt import si, to_jsonable
 from roofline.ops import Op
 from roofline.provenance import DATASHEET, MODELED
 
 # A serving engine cannot use all of device memory (CUDA context, allocator slack, framework buffers);
-# vLLM's default gpu_memory_utilization is 0.9.
+# vLLM's default gpu_memory_utilization is 0.9 (the ideal runtime's figure; each profile states its own).
 USABLE_MEMORY_FRACTION = 0.90
+# Headline figures that carry a band: times (and what scales with time), rates, energy and what follows from it.
+TIME_FIELDS = ("ttft_s", "tpot_s", "time_s", "usd_per_mtok")
+RATE_FIELDS = ("tokens_per_s", "tokens_per_s_per_request", "tokens_per_s_per_device")
+BAND_FIELDS = TIME_FIELDS + RATE_FIELDS + ("energy_j", "j_per_token", "avg_power_w", "ipw", "ipj")
 # Devices with only an MSRP are priced by straight-line amortization over this many years of 24/7 use
 # (hardware only: no power, hosting or margin -- cloud prices include those).
 AMORTIZATION_YEARS = 3.0
 HOURS_PER_YEAR = 8760.0
-
-
-# ---- vectorized pricing (shared with roofline.engine.sweep) ---------------------------------------------------
-
-@dataclass(frozen=True)
-class DeviceRoof:
-    """Effective roofs of one or more devices as arrays (axis 0 = device): what ``estimate`` uses."""
-
-    ids: tuple[str, ...]
-    peak_eff: dict[str, np.ndarray]  # op dtype -> attainable FLOP/s (peak of the substitute dtype x eff); NaN = none
-    compute_dtype: dict[str, tuple[str | None, ...]]
-    e_flop_j: dict[str, np.ndarray]  # op dtype -> dynamic J/FLOP of the dtype it runs at
-    bw_eff: np.ndarray
-    ic_bw: np.ndarray  # NaN where the device has no interconnect figure
-    overhead_s: np.ndarray
-    idle_w: np.ndarray
-    e_byte_j: np.ndarray
-    sparse_2_4: np.ndarray
-
-
-def device_roof(devices: list[Device], calibrated: bool = True) -> DeviceRoof:
-    peak: dict[str, list[float]] = {dt: [] for dt in DTYPES}
-    cdt: dict[str, list[str | None]] = {dt: [] for dt in DTYPES}
-    ef: dict[str, list[float]] = {dt: [] for dt in DTYPES}
-    bw, ic, oh, idle, eb, sp = [], [], [], [], [], []
-    for d in devices:
-        eff = efficiency_for(d, calibrated)
-        en = coefficients_for(d, calibrated)
-        for dt in DTYPES:
-            try:
-                c = compute_dtype_for(d, dt)
-            except UnsupportedDtypeError:
-                c = None
-            cdt[dt].append(c)
-            peak[dt].append(d.peak(c) * eff.compute_for(c) if c else math.nan)
-            ef[dt].append(en.e_flop_j.get(c, 0.0) if c else math.nan)
-        bw.append(d.mem_bw_bytes_per_s * eff.memory)
-        ic.append(d.interconnect_bw_bytes_per_s or math.nan)
-        oh.append(eff.launch_overhead_s)
-        idle.append(en.idle_w)
-        eb.append(en.e_byte_j)
-        sp.append(d.sparse_2_4)
-    arr = np.asarray
-    return DeviceRoof(ids=tuple(d.id for d in devices), peak_eff={k: arr(v, float) for k, v in peak.items()},
-                      compute_dtype={k: tuple(v) for k, v in cdt.items()}, e_flop_j={k: arr(v, float) for k, v in ef.items()},
-                      bw_eff=arr(bw, float), ic_bw=arr(ic, float), overhead_s=arr(oh, float), idle_w=arr(idle, float),
-                      e_byte_j=arr(eb, float), sparse_2_4=arr(sp, bool))
-
-
-def _dev(x: np.ndarray, ndim: int) -> np.ndarray:
-    """Device-axis array shaped to broadcast against ``ndim`` trailing scenario axes."""
-    return x.reshape(x.shape + (1,) * ndim)
-
-
-def unit_times(term: tf.Term, roof: DeviceRoof, ndim: int) -> tuple[Any, Any, Any]:
-    """Per-instance compute, memory and interconnect time of a term on every device of ``roof``."""
-    t_c = term.flops / _dev(roof.peak_eff[term.dtype], ndim)
-    t_m = (term.bytes_read + term.bytes_written) / _dev(roof.bw_eff, ndim)
-    comm = np.asarray(term.comm_bytes, dtype=float)
-    with np.errstate(invalid="ignore"):
-        t_comm = np.where(comm > 0, comm / _dev(roof.ic_bw, ndim), 0.0)
-    return t_c, t_m, t_comm
-
-
-def price(term: tf.Term, roof: DeviceRoof, ndim: int) -> tuple[Any, Any]:
-    """(time_s, energy_j) of all ``count`` instances of a term, as ``model.estimate`` computes them."""
-    t_c, t_m, t_comm = unit_times(term, roof, ndim)
-    time_s = (np.maximum(np.maximum(t_c, t_m), t_comm) + _dev(roof.overhead_s, ndim)) * term.count
-    flops = term.flops * term.count
-    nbytes = (term.bytes_read + term.bytes_written) * term.count
-    energy = (_dev(roof.idle_w, ndim) * time_s + _dev(roof.e_flop_j[term.dtype], ndim) * flops
-              + _dev(roof.e_byte_j, ndim) * nbytes)
-    return time_s, energy
-
-
-def sum_max_affine(firsts: list[Any], lasts: list[Any], n: Any) -> Any:
-    """sum_{j=0}^{n-1} max_i f_i(j) for functions affine in j given by their values at j=0 and j=n-1.
-
-    Exact: the integer range is cut at every pairwise crossing; on each piece one function is the max
-    and its sum is an arithmetic series. Vectorized over any broadcastable shape; n may be 0.
-    """
-    F = np.stack(np.broadcast_arrays(*[np.asarray(f, dtype=float) for f in firsts]))
-    La = np.stack(np.broadcast_arrays(*[np.asarray(x, dtype=float) for x in lasts]))
-    F, La = np.broadcast_arrays(F, La)
-    n = np.broadcast_to(np.asarray(n, dtype=float), F.shape[1:])
-    S = (La - F) / np.maximum(n - 1.0, 1.0)  # slope per step
-    cuts = [np.zeros_like(n), n]
-    k = F.shape[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for i in range(k):
-            for j in range(i + 1, k):
-                ds = S[i] - S[j]
-                x = np.where(ds != 0, (F[j] - F[i]) / np.where(ds != 0, ds, 1.0), 0.0)
-                cuts.append(np.clip(np.ceil(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)), 0.0, n))
-    bounds = np.sort(np.stack(cuts), axis=0)
-    total = np.zeros_like(n)
-    for s in range(bounds.shape[0] - 1):
-        lo, hi = bounds[s], bounds[s + 1]
-        cnt = hi - lo
-        mid = (lo + hi - 1.0) / 2.0
-        best = np.argmax(F + S * mid, axis=0)[None]
-        fb = np.take_along_axis(F, best, 0)[0]
-        sb = np.take_along_axis(S, best, 0)[0]
-        total = total + np.where(cnt > 0, cnt * fb + sb * (lo + hi - 1.0) * cnt / 2.0, 0.0)
-    return total
-
-
-def decode_sum(first: tf.Term, last: tf.Term, n: Any, roof: DeviceRoof, ndim: int) -> dict[str, Any]:
-    """Totals of one op over n decode steps whose cost is affine in the step index (first -> last step)."""
-    c0, m0, k0 = unit_times(first, roof, ndim)
-    c1, m1, k1 = unit_times(last, roof, ndim)
-    o = _dev(roof.overhead_s, ndim)
-    cnt = first.count
-    half = n / 2.0
-    out = {
-        "time_s": cnt * (sum_max_affine([c0, m0, k0], [c1, m1, k1], n) + n * o),
-        "compute_time_s": cnt * half * (c0 + c1), "memory_time_s": cnt * half * (m0 + m1),
-        "comm_time_s": cnt * half * (k0 + k1), "overhead_s": cnt * n * o,
-        "flops": cnt * half * (np.asarray(first.flops) + last.flops),
-        "bytes": cnt * half * (np.asarray(first.bytes_read) + first.bytes_written + last.bytes_read + last.bytes_written),
-        "comm_bytes": cnt * half * (np.asarray(first.comm_bytes) + last.comm_bytes),
-    }
-    out["energy_j"] = (_dev(roof.idle_w, ndim) * out["time_s"] + _dev(roof.e_flop_j[first.dtype], ndim) * out["flops"]
-                       + _dev(roof.e_byte_j, ndim) * out["bytes"])
-    return out
 
 
 # ---- the prediction ------------------------------------------------------------------------------------
@@ -211,6 +93,12 @@ class Prediction:
     efficiency_source: str = ""
     energy_source: str = ""
     op_phases: tuple[str, ...] = field(default=())
+    runtime: str = DEFAULT_RUNTIME
+    runtime_title: str = ""
+    prefill_chunks: int = 1
+    bands: dict[str, tuple[float, float]] = field(default_factory=dict)  # field -> (lo, hi)
+    band: Band | None = None
+    notes: tuple[str, ...] = ()
 
     def ops_frame(self) -> pd.DataFrame:
         """One row an op: name, kind, layer, count, flops, bytes, dtype, time_s, bound, intensity,
@@ -243,7 +131,17 @@ class Prediction:
                 "kv_bytes": self.kv_bytes, "activation_bytes": self.activation_bytes,
                 "usable_memory_bytes": self.usable_memory_bytes, "fits": self.fits, "fit_reason": self.fit_reason,
                 "energy_j": self.energy_j, "j_per_token": self.j_per_token, "avg_power_w": self.avg_power_w,
-                "usd_per_mtok": self.usd_per_mtok},
+                "usd_per_mtok": self.usd_per_mtok, "prefill_chunks": self.prefill_chunks,
+                **{f"{k}_{side}": self.bands[k][i] if k in self.bands else None
+                   for k in BAND_FIELDS for i, side in enumerate(("lo", "hi"))}},
+            "runtime": {"name": self.runtime, "title": self.runtime_title, "default": DEFAULT_RUNTIME,
+                        "is_default": self.runtime == DEFAULT_RUNTIME},
+            "band": None if self.band is None else {
+                "kind": MODELED, "device_class": self.band.device_class, "coverage": self.band.coverage,
+                "lo_factor": math.exp(self.band.lo), "hi_factor": math.exp(self.band.hi), "n": self.band.n,
+                "basis": self.band.basis,
+                "note": "measured / predicted time fell in [lo_factor, hi_factor] for this share of held-out points"},
+            "notes": list(self.notes),
             "efficiency": {"kind": self.efficiency_kind, "source": self.efficiency_source},
             "energy_model": {"kind": self.energy_kind, "source": self.energy_source},
             "price": {"kind": DATASHEET if self.usd_per_h is not None else None, "usd_per_h": self.usd_per_h,
@@ -258,22 +156,80 @@ class Prediction:
         return to_jsonable(doc)
 
 
-def _estimate_from_sum(first: Op, s: dict[str, Any], n: int, device: Device, roof: DeviceRoof) -> Estimate:
+def _estimate(op: Op, c: dict[str, Any], device: Device, roofs: Roofs, cls: str) -> Estimate:
+    """An Estimate from ``pricing.term_cost`` / ``decode_sum`` totals (ndim 0: one device)."""
+    v = {k: float(np.asarray(x).reshape(-1)[0]) for k, x in c.items()}
+    parts = {"compute": v["compute_time_s"], "memory": v["memory_time_s"], "comm": v["comm_time_s"]}
+    bound = max(parts, key=parts.get)
+    if v["overhead_s"] > parts[bound]:
+        bound = "overhead"
+    roof = roofs[cls]
+    peak = float(roof.peak_eff[op.dtype][0])
+    bw = float(roof.bw_eff[0])
+    return Estimate(op=op, device_id=device.id, time_s=v["time_s"], compute_time_s=parts["compute"],
+                    memory_time_s=parts["memory"], comm_time_s=parts["comm"], overhead_s=v["overhead_s"],
+                    bound=bound, intensity_flop_per_byte=op.intensity,
+                    attainable_flops_per_s=min(peak, op.intensity * bw), energy_j=v["energy_j"])
+
+
+def _term_estimate(t: tf.Term, device: Device, roofs: Roofs) -> Estimate:
+    c = term_cost(t, roofs, 0)
+    op = t.op()
+    if t.cls == "dequant":  # the row carries the path the pricing chose (its vector FLOPs and extra bytes)
+        cnt = op.count
+        op = Op(name=op.name, kind=op.kind, flops=float(np.asarray(c["flops"]).reshape(-1)[0]) / cnt,
+                bytes_read=float(np.asarray(c["bytes"]).reshape(-1)[0]) / cnt, bytes_written=0.0, dtype=op.dtype,
+                count=cnt, layer=op.layer)
+    return _estimate(op, c, device, roofs, t.cls)
+
+
+def _sum_estimate(first: tf.Term, s: dict[str, Any], n: int, device: Device, roofs: Roofs) -> Estimate:
     """An Estimate for one op summed over n decode steps (per-instance figures are step means)."""
     cnt = first.count * n
-    op = Op(name=first.name, kind=first.kind, flops=float(s["flops"]) / cnt, bytes_read=float(s["bytes"]) / cnt,
-            bytes_written=0.0, dtype=first.dtype, count=cnt, layer=first.layer,
-            comm_bytes=float(s["comm_bytes"]) / cnt)
-    parts = {"compute": float(s["compute_time_s"]), "memory": float(s["memory_time_s"]), "comm": float(s["comm_time_s"])}
-    bound = max(parts, key=parts.get)
-    if float(s["overhead_s"]) > parts[bound]:
-        bound = "overhead"
-    peak = float(roof.peak_eff[first.dtype][0])
-    bw = float(roof.bw_eff[0])
-    return Estimate(op=op, device_id=device.id, time_s=float(s["time_s"]), compute_time_s=parts["compute"],
-                    memory_time_s=parts["memory"], comm_time_s=parts["comm"], overhead_s=float(s["overhead_s"]),
-                    bound=bound, intensity_flop_per_byte=op.intensity,
-                    attainable_flops_per_s=min(peak, op.intensity * bw), energy_j=float(s["energy_j"]))
+    v = {k: float(np.asarray(x).reshape(-1)[0]) for k, x in s.items()}
+    op = Op(name=first.name, kind=first.kind, flops=v["flops"] / cnt, bytes_read=v["bytes"] / cnt,
+            bytes_written=0.0, dtype=first.dtype, count=cnt, layer=first.layer, comm_bytes=v["comm_bytes"] / cnt)
+    return _estimate(op, s, device, roofs, first.cls)
+
+
+def _overhead_estimate(name: str, seconds: float, count: int, device: Device, idle_w: float) -> Estimate:
+    """A runtime cost row: host-side time the device waits through (at idle power)."""
+    op = Op(name=name, kind="overhead", flops=0.0, bytes_read=0.0, bytes_written=0.0, dtype="bf16", count=count,
+            layer="runtime")
+    t = seconds * count
+    return Estimate(op=op, device_id=device.id, time_s=t, compute_time_s=0.0, memory_time_s=0.0, comm_time_s=0.0,
+                    overhead_s=t, bound="overhead", intensity_flop_per_byte=op.intensity, attainable_flops_per_s=0.0,
+                    energy_j=idle_w * t)
+
+
+def bands_for(band: Band | None, p: dict[str, Any], idle_w: float, tp: int) -> dict[str, tuple[float, float]]:
+    """lo / hi of every headline figure from a band of log(measured / predicted time).
+
+    Times (and $/Mtok, which is price x time) scale by e^lo .. e^hi; rates by the inverse. Energy splits into the
+    idle share (idle power x time, which scales with time) and the dynamic share (per FLOP and byte, which does
+    not); mean power, IPW and IPJ follow from energy and time."""
+    if band is None:
+        return {}
+    f_lo, f_hi = math.exp(band.lo), math.exp(band.hi)
+    out: dict[str, tuple[float, float]] = {}
+    for k in TIME_FIELDS:
+        if p.get(k) is not None:
+            out[k] = (p[k] * f_lo, p[k] * f_hi)
+    for k in RATE_FIELDS:
+        if p.get(k) is not None:
+            out[k] = (p[k] / f_hi, p[k] / f_lo)
+    t, e = p["time_s"], p["energy_j"]
+    idle = min(idle_w * tp * t, e)
+    e_lo, e_hi = idle * f_lo + (e - idle), idle * f_hi + (e - idle)
+    out["energy_j"] = (e_lo, e_hi)
+    out["j_per_token"] = (e_lo / p["tokens"], e_hi / p["tokens"])
+    p_lo, p_hi = e_hi / (t * f_hi), e_lo / (t * f_lo)  # mean power falls as the same work takes longer
+    out["avg_power_w"] = (p_lo, p_hi)
+    if p.get("accuracy") is not None:
+        a = p["accuracy"]
+        out["ipw"] = (a / p_hi, a / p_lo)
+        out["ipj"] = (a * p["batch"] / e_hi, a * p["batch"] / e_lo)
+    return out
 
 
 def price_usd_per_h(device: Device, tp: int) -> tuple[float | None, str]:
@@ -285,58 +241,76 @@ def price_usd_per_h(device: Device, tp: int) -> tuple[float | None, str]:
     return None, "no public price"
 
 
-def fit_check(weights: float, kv: float, act: float, device: Device, tp: int) -> tuple[bool, str]:
-    usable = USABLE_MEMORY_FRACTION * device.memory_bytes
+def fit_check(weights: float, kv: float, act: float, device: Device, tp: int,
+              usable_fraction: float = USABLE_MEMORY_FRACTION) -> tuple[bool, str]:
+    usable = usable_fraction * device.memory_bytes
     total = weights + kv + act
     if total <= usable:
         return True, ""
 
     return False, (f"needs {si(total, 'B')} a device (weights {si(weights, 'B')}, KV {si(kv, 'B')}, "
-                   f"activations {si(act, 'B')}) > {si(usable, 'B')} usable ({USABLE_MEMORY_FRACTION:.0%} of "
+                   f"activations {si(act, 'B')}) > {si(usable, 'B')} usable ({usable_fraction:.0%} of "
                    f"{si(device.memory_bytes, 'B')}) on {device.id}" + (f" x{tp}" if tp > 1 else "")
                    + "; try more tensor parallelism, fewer bits, a smaller batch or context")
 
 
-def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, calibrated: bool = True) -> Prediction:
-    """Price ``scenario`` for ``model`` on ``scenario.tp`` devices of one kind. Raises InputError /
-    UnknownNameError on bad input, UnsupportedDtypeError when the device lacks every substitute dtype."""
+def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, calibrated: bool = True,
+            runtime: RuntimeProfile | str | None = None) -> Prediction:
+    """Price ``scenario`` for ``model`` on ``scenario.tp`` devices of one kind under a runtime profile (default
+    ``DEFAULT_RUNTIME``). Raises InputError / UnknownNameError on bad input, UnsupportedDtypeError when the
+    device lacks every substitute dtype."""
 
     m = get_model(model)
     dev = hwdb.get(device) if isinstance(device, str) else device
     sc = scenario.validate(m)
+    rt = get_profile(runtime)
     if sc.tp > 1 and not dev.interconnect_bw_bytes_per_s:
         raise InputError(f"{dev.id} has no interconnect bandwidth in hwdb: tensor parallelism cannot be priced")
     eff = efficiency_for(dev, calibrated)
     en = coefficients_for(dev, calibrated)
-    roof = device_roof([dev], calibrated)
+    roofs = device_roofs([dev], calibrated, rt)
     sparse_hw = dev.sparse_2_4
     B, P, G = sc.batch, sc.prompt_tokens, sc.gen_tokens
+    chunks = tf.prefill_chunks(sc, rt.max_batched_tokens)
+    step_s, request_s = rt.param("step_s"), rt.param("request_s")
+    notes: list[str] = []
 
     def est(terms: list[tf.Term]) -> list[Estimate]:
-        return [estimate(t.op(), dev, eff, en) for t in terms]
+        return [_term_estimate(t, dev, roofs) for t in terms]
 
-    pre = est(tf.prefill_terms(m, sc, sparse_hw))
+    pre_terms = tf.prefill_terms(m, sc, sparse_hw, chunks)
+    for t in pre_terms:
+        compute_dtype_for(dev, t.dtype)  # UnsupportedDtypeError when the device has no path for a row's dtype
+    pre = est(pre_terms)
+    if step_s > 0:
+        pre.append(_overhead_estimate("runtime_step", step_s, chunks, dev, en.idle_w))
+    if request_s > 0:
+        pre.append(_overhead_estimate("runtime_request", request_s, 1, dev, en.idle_w))
     step = est(tf.decode_terms(m, sc, P, sparse_hw))
+    if step_s > 0:
+        step.append(_overhead_estimate("runtime_step", step_s, 1, dev, en.idle_w))
+    if any(t.cls == "dequant" for t in pre_terms) and not np.isfinite(roofs["dequant"].vec_flops_per_s[0]):
+        notes.append(f"dequantization not priced: {dev.id} publishes no vector-unit (non-matrix) rate")
     prefill_s = sum(e.time_s for e in pre)
-    step_s = sum(e.time_s for e in step)
+    step_time = sum(e.time_s for e in step)
     n = G - 1
     dec_rows: list[Estimate] = []
     if n > 0 and sc.phase == "generate":
         first = tf.decode_terms(m, sc, P, sparse_hw)
         last = tf.decode_terms(m, sc, P + G - 2, sparse_hw)
         for f, la in zip(first, last, strict=True):
-            s = decode_sum(f, la, n, roof, 0)
-            dec_rows.append(_estimate_from_sum(f.op(), {k: np.asarray(v).reshape(-1)[0] for k, v in s.items()},
-                                               n, dev, roof))
+            dec_rows.append(_sum_estimate(f, decode_sum(f, la, n, roofs, 0), n, dev, roofs))
+        if step_s > 0:
+            dec_rows.append(_overhead_estimate("runtime_step", step_s, n, dev, en.idle_w))
     gen_decode_s = sum(e.time_s for e in dec_rows)
     ttft = prefill_s
     # TPOT: the mean decode step of the generation; for prefill / decode phases, the first step after the prompt
-    tpot = gen_decode_s / n if dec_rows else step_s
+    tpot = gen_decode_s / n if dec_rows else step_time
 
     if sc.phase == "prefill":
         rows, phases, time_s, dec_s = pre, ("prefill",) * len(pre), prefill_s, 0.0
     elif sc.phase == "decode":
-        rows, phases, time_s, dec_s = step, ("decode",) * len(step), step_s, step_s
+        rows, phases, time_s, dec_s = step, ("decode",) * len(step), step_time, step_time
     else:
         rows = pre + dec_rows
         phases = ("prefill",) * len(pre) + ("decode",) * len(dec_rows)
@@ -346,11 +320,14 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
     energy = sc.tp * sum(e.energy_j for e in rows)  # all tp devices work in lockstep
     power = energy / time_s
 
+    usable_fraction = rt.param("usable_memory_fraction")
     w = tf.weight_bytes(m, sc)
     kv = float(tf.kv_cache_bytes(m, sc, B, sc.max_context))
-    act_tokens = P if sc.phase in ("prefill", "generate") else 1
-    act = float(tf.activation_bytes(m, sc, B, act_tokens, sc.max_context if sc.phase == "decode" else P))
-    fits, reason = fit_check(w, kv, act, dev, sc.tp)
+    if sc.phase == "decode":
+        act = float(tf.activation_bytes(m, sc, B, 1, sc.max_context))
+    else:
+        act = float(tf.activation_bytes(m, sc, B, P, P, chunks))
+    fits, reason = fit_check(w, kv, act, dev, sc.tp, usable_fraction)
 
     acc = m.accuracy_for()
     ipw_ = ipw(acc.fraction, power) if acc else None
@@ -360,6 +337,13 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
     by_bound: dict[str, float] = {}
     for e in rows:
         by_bound[e.bound] = by_bound.get(e.bound, 0.0) + e.time_s
+    band = rt.band_for(dev)
+    if band is not None and band.device_class != device_class(dev):
+        notes.append(f"runtime {rt.name} was not measured on {device_class(dev)} devices: its band for unmeasured "
+                     "device classes applies (wider)")
+    figures = {"ttft_s": ttft, "tpot_s": tpot, "time_s": time_s, "usd_per_mtok": usd_mtok, "tokens_per_s": tok_s,
+               "tokens_per_s_per_request": tok_s / B, "tokens_per_s_per_device": tok_s / sc.tp, "energy_j": energy,
+               "tokens": tokens, "batch": B, "accuracy": acc.fraction if acc else None}
     return Prediction(
         model_id=m.id, device_id=dev.id, scenario=sc, ops=tuple(rows), ttft_s=ttft, tpot_s=tpot, tokens_per_s=tok_s,
         tokens_per_s_per_request=tok_s / B, time_s=time_s, weight_bytes=w, kv_bytes=kv, activation_bytes=act,
@@ -367,6 +351,7 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
         avg_power_w=power, accuracy=acc, ipw=ipw_, ipj=ipj_, usd_per_mtok=usd_mtok, kind=MODELED,
         efficiency_kind=eff.kind, energy_kind=en.kind, tp=sc.tp, tokens_per_s_per_device=tok_s / sc.tp,
         prefill_time_s=prefill_s if sc.phase != "decode" else 0.0, decode_time_s=dec_s, tokens=tokens,
-        usable_memory_bytes=USABLE_MEMORY_FRACTION * dev.memory_bytes, usd_per_h=usd_h, price_basis=basis,
+        usable_memory_bytes=usable_fraction * dev.memory_bytes, usd_per_h=usd_h, price_basis=basis,
         bound=max(by_bound, key=by_bound.get), efficiency_source=eff.source, energy_source=en.source,
-        op_phases=phases)
+        op_phases=phases, runtime=rt.name, runtime_title=rt.title, prefill_chunks=chunks,
+        bands=bands_for(band, figures, en.idle_w, sc.tp), band=band, notes=tuple(notes))

@@ -20,13 +20,15 @@ from roofline.errors import InputError
 PHASES = ("prefill", "decode", "generate")
 ATTENTION_KINDS = ("naive", "flash", "block-sparse")
 WEIGHT_SPARSITY = ("none", "2:4")
+NUMBER_FORMATS = ("int", "float")  # 8- and 4-bit weights/activations as integers (int8/int4) or floats (fp8/fp4)
 
 
 @dataclass(frozen=True)
 class Scenario:
     """One serving configuration. Bits are per element; group_size is the number of weights sharing one
     16-bit scale (only when bits < 16); attention_kept is the fraction of score blocks block-sparse keeps;
-    mlp_active / head_active are contextual-sparsity fractions (DejaVu-style)."""
+    mlp_active / head_active are contextual-sparsity fractions (DejaVu-style); number_format says whether
+    8- and 4-bit weights and activations are integers (int8 / int4 GEMMs) or floats (fp8 / fp4 GEMMs)."""
 
     phase: str = "decode"
     batch: int = 1
@@ -42,6 +44,7 @@ class Scenario:
     attention: str = "flash"
     attention_kept: float = 1.0
     tp: int = 1
+    number_format: str = "int"
 
     @property
     def decode_steps(self) -> int:
@@ -65,6 +68,8 @@ class Scenario:
 
     def label(self) -> str:
         q = f"W{self.wbits}A{self.abits}KV{self.kvbits}" + (f"g{self.group_size}" if min(self.wbits, self.kvbits) < 16 else "")
+        if self.number_format == "float" and min(self.wbits, self.abits, self.kvbits) <= 8:
+            q += " float"
         att = self.attention + (f":{self.attention_kept:g}" if self.attention == "block-sparse" else "")
         extra = (" 2:4" if self.weight_sparsity == "2:4" else "") + (f" tp{self.tp}" if self.tp > 1 else "")
         return f"{self.phase} B={self.batch} P={self.prompt_tokens} G={self.gen_tokens} {q} {att}{extra}"
@@ -83,6 +88,8 @@ class Scenario:
                 raise InputError(f"{f} must be an integer in 1..16, got {v!r}")
         if self.weight_sparsity not in WEIGHT_SPARSITY:
             raise InputError(f"cannot parse weight sparsity {self.weight_sparsity!r} (use none or 2:4)")
+        if self.number_format not in NUMBER_FORMATS:
+            raise InputError(f"unknown number format {self.number_format!r} (use {' or '.join(NUMBER_FORMATS)})")
         if self.attention not in ATTENTION_KINDS:
             raise InputError(f"unknown attention kind {self.attention!r} (use naive, flash, block-sparse:<kept>)")
         for f in ("mlp_active", "head_active", "attention_kept"):

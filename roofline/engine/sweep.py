@@ -23,15 +23,9 @@ import hwdb
 from hwdb.schema import Device
 from roofline.engine import transformer as tf
 from roofline.engine.catalog import ModelSpec, get_model, load_models
-from roofline.engine.predict import (
-    USABLE_MEMORY_FRACTION,
-    DeviceRoof,
-    decode_sum,
-    device_roof,
-    price,
-    price_usd_per_h,
-    unit_times,
-)
+from roofline.engine.predict import price_usd_per_h
+from roofline.engine.pricing import Roofs, decode_sum, device_roofs, term_cost
+from roofline.engine.runtime import RuntimeProfile, get_profile
 from roofline.engine.scenario import Scenario
 from roofline.provenance import MODELED
 
@@ -64,30 +58,37 @@ class _Acc:
             self.by_bound[b] = self.by_bound[b] + np.where(bound_idx == b, time_s, 0.0)
 
 
-def _price_pass(terms: list[tf.Term], roof: DeviceRoof, shape: tuple[int, ...]) -> _Acc:
+def _price_pass(terms: list[tf.Term], roofs: Roofs, shape: tuple[int, ...]) -> _Acc:
     acc = _Acc(shape)
     for t in terms:
-        time_s, energy = price(t, roof, 1)
-        t_c, t_m, t_comm = unit_times(t, roof, 1)
-        acc.add(time_s, energy, _bound_index([t_c, t_m, t_comm], roof.overhead_s[:, None]))
+        c = term_cost(t, roofs, 1)
+        acc.add(c["time_s"], c["energy_j"],
+                _bound_index([c["compute_time_s"], c["memory_time_s"], c["comm_time_s"]], c["overhead_s"]))
     return acc
 
 
-def _price_decode_sum(first: list[tf.Term], last: list[tf.Term], n: Any, roof: DeviceRoof,
+def _price_decode_sum(first: list[tf.Term], last: list[tf.Term], n: Any, roofs: Roofs,
                       shape: tuple[int, ...]) -> _Acc:
     acc = _Acc(shape)
     for f, la in zip(first, last, strict=True):
-        s = decode_sum(f, la, n, roof, 1)
+        s = decode_sum(f, la, n, roofs, 1)
         b = _bound_index([s["compute_time_s"], s["memory_time_s"], s["comm_time_s"]], s["overhead_s"])
         acc.add(s["time_s"], s["energy_j"], b)
     return acc
+
+
+def _add_overhead(acc: _Acc, seconds: Any, idle_w: np.ndarray) -> None:
+    """A runtime's host-side cost (scheduler step, request admission): overhead-bound time at idle power."""
+    t = np.broadcast_to(np.asarray(seconds, dtype=float), acc.time.shape)
+    acc.add(t, idle_w[:, None] * t, np.full(acc.time.shape, 3))
 
 
 def _group_key(sc: Scenario) -> tuple:
     return tuple(v for k, v in asdict(sc).items() if k not in _SIZE_FIELDS)
 
 
-def _evaluate(m: ModelSpec, scs: list[Scenario], devices: list[Device], roof: DeviceRoof) -> dict[str, np.ndarray]:
+def _evaluate(m: ModelSpec, scs: list[Scenario], devices: list[Device], roofs: Roofs,
+              rt: RuntimeProfile) -> dict[str, np.ndarray]:
     """All columns for one model and one group of scenarios, shape (devices, scenarios) flattened."""
     sc0 = scs[0]
     nd, ns = len(devices), len(scs)
@@ -97,15 +98,26 @@ def _evaluate(m: ModelSpec, scs: list[Scenario], devices: list[Device], roof: De
     G = np.array([s.gen_tokens for s in scs], dtype=float)
     phase = sc0.phase
     n_steps = G - 1.0
+    roof = roofs["other"]
+    budget = rt.max_batched_tokens
+    K = np.maximum(np.ceil(B * P / budget), 1.0) if budget else np.ones(ns)  # prefill chunks
+    step_s, request_s = rt.param("step_s"), rt.param("request_s")
 
     def passes(sparse_hw: bool) -> tuple[_Acc, _Acc, _Acc | None]:
-        pre = _price_pass(tf.pass_terms(m, sc0, B, P, P, "prefill", sparse_hw), roof, shape)
-        step = _price_pass(tf.pass_terms(m, sc0, B, 1.0, P + 1, "decode", sparse_hw), roof, shape)
+        pre = _price_pass(tf.pass_terms(m, sc0, B, P, P, "prefill", sparse_hw, K), roofs, shape)
+        step = _price_pass(tf.pass_terms(m, sc0, B, 1.0, P + 1, "decode", sparse_hw), roofs, shape)
+        if step_s > 0:
+            _add_overhead(pre, step_s * K, roof.idle_w)
+            _add_overhead(step, step_s, roof.idle_w)
+        if request_s > 0:
+            _add_overhead(pre, request_s, roof.idle_w)
         gen = None
         if phase == "generate":
             first = tf.pass_terms(m, sc0, B, 1.0, P + 1, "decode", sparse_hw)
             last = tf.pass_terms(m, sc0, B, 1.0, P + G - 1, "decode", sparse_hw)
-            gen = _price_decode_sum(first, last, n_steps, roof, shape)
+            gen = _price_decode_sum(first, last, n_steps, roofs, shape)
+            if step_s > 0:
+                _add_overhead(gen, step_s * n_steps, roof.idle_w)
         return pre, step, gen
 
     pre, step, gen = passes(True)
@@ -141,9 +153,10 @@ def _evaluate(m: ModelSpec, scs: list[Scenario], devices: list[Device], roof: De
     w = tf.weight_bytes(m, sc0)
     kv = tf.kv_cache_bytes(m, sc0, B, max_ctx) * np.ones(ns)
     act_tokens = np.ones(ns) if phase == "decode" else P
-    act = tf.activation_bytes(m, sc0, B, act_tokens, max_ctx if phase == "decode" else P) * np.ones(ns)
+    act = tf.activation_bytes(m, sc0, B, act_tokens, max_ctx if phase == "decode" else P,
+                              1.0 if phase == "decode" else K) * np.ones(ns)
     mem = w + kv + act
-    usable = USABLE_MEMORY_FRACTION * np.array([d.memory_bytes for d in devices])
+    usable = rt.param("usable_memory_fraction") * np.array([d.memory_bytes for d in devices])
     priced = np.isfinite(time_s)
     fits_mem = mem[None, :] <= usable[:, None]
     fits = fits_mem & priced
@@ -187,7 +200,8 @@ def _evaluate(m: ModelSpec, scs: list[Scenario], devices: list[Device], roof: De
 
 
 def sweep(devices: list[Device] | list[str] | None = None, models: list[ModelSpec] | list[str] | None = None,
-          scenarios: list[Scenario] | None = None, calibrated: bool = True) -> pd.DataFrame:
+          scenarios: list[Scenario] | None = None, calibrated: bool = True,
+          runtime: RuntimeProfile | str | None = None) -> pd.DataFrame:
     """Evaluate every device x model x scenario (defaults: all devices, all models, one default Scenario).
 
     Invalid combinations (TP not dividing a model's heads, group not dividing hidden) raise InputError,
@@ -197,7 +211,8 @@ def sweep(devices: list[Device] | list[str] | None = None, models: list[ModelSpe
     devs = list(hwdb.load().values()) if devices is None else [hwdb.get(d) if isinstance(d, str) else d for d in devices]
     mods = list(load_models().values()) if models is None else [get_model(m) for m in models]
     scs = [Scenario()] if scenarios is None else list(scenarios)
-    roof = device_roof(devs, calibrated)
+    rt = get_profile(runtime)
+    roofs = device_roofs(devs, calibrated, rt)
     groups: dict[tuple, list[Scenario]] = defaultdict(list)
     for s in scs:
         groups[_group_key(s)].append(s)
@@ -206,10 +221,11 @@ def sweep(devices: list[Device] | list[str] | None = None, models: list[ModelSpe
         for s in scs:
             s.validate(m)
         for g in groups.values():
-            parts.append(_evaluate(m, g, devs, roof))
+            parts.append(_evaluate(m, g, devs, roofs, rt))
     if not parts:
         return pd.DataFrame()
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     df = pd.DataFrame(out)
     df["kind"] = MODELED
+    df["runtime"] = rt.name
     return df

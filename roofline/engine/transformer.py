@@ -17,8 +17,17 @@ Conventions (FLOPs: a multiply-add is 2; bytes: DRAM traffic, each tensor read o
 - The lm_head runs for the last position of each sequence only: 2 * hidden * vocab FLOPs a sequence.
 - MoE: a pass touches E * (1 - (1 - k/E)^N) distinct experts (expected, uniform routing); their weights
   are read once; FLOPs follow the k experts each token uses. The router is an h x E matmul.
-- Weight-only quantization (weights narrower than the compute dtype) adds a dequantization op:
-  DEQUANT_FLOPS_PER_WEIGHT per weight per tile of DEQUANT_TILE_TOKENS tokens, on the CUDA-core fp32 roof.
+- Weight-only quantization (weights narrower than the compute dtype) adds a ``dequant`` row per layer: the time
+  dequantization adds to the layer's GEMMs as real kernels run it, whichever is faster per GEMM (priced by
+  ``roofline.engine.predict``): fused (DEQUANT_FLOPS_PER_WEIGHT a weight a tile of DEQUANT_TILE_TOKENS tokens
+  on the vector units, overlapped with the MMA: only the excess over the GEMM counts), or a dequantize kernel
+  (read the packed weights, write 16-bit ones) + a dense GEMM that reads the 16-bit weights. The row's declared
+  FLOPs are the fused path's; ``parts`` carries each GEMM's figures for the choice.
+- 8- and 4-bit weights x activations run on the int8 / int4 roofs (``number_format`` int) or the fp8 / fp4
+  roofs (float).
+- Chunked prefill (``chunks`` > 1, a runtime's max-batched-tokens budget): the pass runs as ``chunks`` passes
+  of N / chunks tokens; weights are read again in every chunk, activations once in all; attention's FLOPs and
+  bytes split evenly (K/V re-reads of earlier chunks are not counted); the lm_head runs once.
 - Tensor parallelism: heads, MLP width, vocab split over tp devices (KV heads replicated when tp > kv_heads);
   two ring all-reduces of S = N * hidden activations per layer: each device sends 2 (tp-1)/tp * S and receives
   as much at the same time. hwdb interconnect figures are bidirectional aggregates (NVLink 4: 900 GB/s =
@@ -28,6 +37,7 @@ Conventions (FLOPs: a multiply-add is 2; bytes: DRAM traffic, each tensor read o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +71,10 @@ class Term:
     bytes_read: Any
     bytes_written: Any
     comm_bytes: Any = 0.0
+    cls: str = "other"  # gemm | moe | attn_prefill | attn_decode | comm | dequant | other: which runtime efficiency
+    rows: Any = 0.0  # GEMMs: tokens each weight meets in the pass (M of the GEMM; per expert for MoE)
+    weight_bytes: Any = 0.0  # of bytes_read, the weights (read again by every chunk of a chunked prefill)
+    parts: tuple = ()  # dequant rows: (flops, bytes, weight_elems, weight_bytes, dtype, tiles, rows, cls) a GEMM
 
     def op(self) -> Op:
         return Op(name=self.name, kind=self.kind, flops=float(self.flops), bytes_read=float(self.bytes_read),
@@ -70,12 +84,13 @@ class Term:
 
 # ---- element sizes and dtypes ---------------------------------------------------------------------------
 
-def linear_dtype(wbits: int, abits: int) -> str:
-    """The compute roof a linear layer runs at: int4 (W4A4), int8 (W8A8, W4A8, BitNet W2A8), else bf16."""
+def linear_dtype(wbits: int, abits: int, number_format: str = "int") -> str:
+    """The compute roof a linear layer runs at: int4 / fp4 (W4A4), int8 / fp8 (W8A8, W4A8, BitNet W2A8), else bf16."""
+    fp = number_format == "float"
     if wbits <= 4 and abits <= 4:
-        return "int4"
+        return "fp4" if fp else "int4"
     if wbits <= 8 and abits <= 8:
-        return "int8"
+        return "fp8" if fp else "int8"
     return "bf16"
 
 
@@ -83,7 +98,8 @@ def attention_dtype(abits: int, kvbits: int) -> str:
     return "fp8" if abits <= 8 and kvbits <= 8 else "bf16"
 
 
-_DTYPE_BITS = {"int4": 4, "int8": 8, "bf16": 16}
+_DTYPE_BITS = {"int4": 4, "fp4": 4, "int8": 8, "fp8": 8, "bf16": 16}
+ATTENTION_CORE = ("flash_attention", "block_sparse_attention", "qk_matmul", "sv_matmul")
 
 
 def weight_bytes_per_elem(sc: Scenario) -> float:
@@ -114,12 +130,13 @@ def experts_touched(m: ModelSpec, tokens: Any) -> Any:
 # ---- the graph -----------------------------------------------------------------------------------------
 
 def pass_terms(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: Any, phase: str,
-               sparse_hw: bool = True) -> list[Term]:
+               sparse_hw: bool = True, chunks: Any = 1) -> list[Term]:
     """Op rows of one forward pass, per device.
 
     phase "prefill": ``tokens`` new tokens a sequence attend causally to themselves (positions = tokens);
     phase "decode": one token a sequence attends to ``positions`` = L + 1 cached positions.
     ``sparse_hw``: 2:4 weights run on sparse tensor cores (half the FLOPs) -- False on devices without them.
+    ``chunks``: the pass runs as that many chunks (chunked prefill): rows are per chunk, counts times chunks.
     """
     t = sc.tp
     a = sc.abits / 8
@@ -127,31 +144,44 @@ def pass_terms(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: A
     wb = weight_bytes_per_elem(sc)
     sparse = sc.weight_sparsity == "2:4"
     sf = 0.5 if (sparse and sparse_hw) else 1.0  # executed fraction of linear FLOPs
-    ldt = linear_dtype(sc.wbits, sc.abits)
     h, d = m.hidden, m.head_dim
     hq, hkv = heads_per_device(m, t)
     q_cols = sc.head_active * hq * d  # active query/output width on this device
     kv_cols = 2 * hkv * d  # K and V
-    n = batch * tokens  # tokens in the pass
-    L = m.layers
+    k = chunks
+    n = batch * tokens / k  # tokens in the pass (in one chunk of a chunked prefill)
+    L = m.layers * k  # instances a row: one a layer and chunk
     terms: list[Term] = []
+    ldt = linear_dtype(sc.wbits, sc.abits, sc.number_format)
+    dq = sc.wbits < _DTYPE_BITS[ldt]  # weight-only quantization: weights dequantized to the compute dtype
+    dq_tiles = np.ceil(np.asarray(n, dtype=float) / DEQUANT_TILE_TOKENS)
+    dq_tiles = float(dq_tiles) if dq_tiles.ndim == 0 else dq_tiles
+    dq_parts: list[tuple] = []
 
-    def lin(name: str, kind: str, k_in: Any, n_out: Any, rows: Any, weight_elems: Any, out_bytes: Any = None) -> None:
+    def lin(name: str, kind: str, k_in: Any, n_out: Any, rows: Any, weight_elems: Any, out_bytes: Any = None,
+            cls: str = "gemm", m_rows: Any = None) -> None:
         # rows x k_in @ k_in x n_out; the weights are read once (L2 reuse across rows is assumed)
-        terms.append(Term(name, kind, "decoder", L, ldt, flops=2.0 * rows * k_in * n_out * sf,
-                          bytes_read=weight_elems * wb + rows * k_in * a,
-                          bytes_written=rows * n_out * a if out_bytes is None else out_bytes))
+        w_bytes = weight_elems * wb
+        tm = Term(name, kind, "decoder", L, ldt, flops=2.0 * rows * k_in * n_out * sf,
+                  bytes_read=w_bytes + rows * k_in * a,
+                  bytes_written=rows * n_out * a if out_bytes is None else out_bytes, cls=cls, weight_bytes=w_bytes,
+                  rows=rows if m_rows is None else m_rows)
+        terms.append(tm)
+        if dq:
+            kept = weight_elems * (0.5 if sparse else 1.0)  # 2:4: only the kept values are dequantized
+            dq_parts.append((tm.flops, tm.bytes_read + tm.bytes_written, kept, w_bytes, ldt, dq_tiles, tm.rows, cls))
 
     def norm(name: str) -> None:  # fused residual add + RMSNorm: read x and residual, write both
         terms.append(Term(name, "norm", "decoder", L, "bf16", flops=NORM_FLOPS_PER_ELEM * n * h,
-                          bytes_read=2.0 * n * h * a + EMBED_BYTES * h, bytes_written=2.0 * n * h * a))
+                          bytes_read=2.0 * n * h * a + EMBED_BYTES * h, bytes_written=2.0 * n * h * a,
+                          weight_bytes=EMBED_BYTES * h))
 
     def allreduce(name: str) -> None:
         if t > 1:
             frac = (t - 1) / t
             terms.append(Term(name, "comm", "decoder", L, "bf16", flops=frac * n * h,
                               bytes_read=1.0 * n * h * a, bytes_written=1.0 * n * h * a,
-                              comm_bytes=LINK_DIRECTIONS * 2.0 * frac * n * h * a))  # ring, sent + received
+                              comm_bytes=LINK_DIRECTIONS * 2.0 * frac * n * h * a, cls="comm"))  # ring, sent + received
 
     # -- attention block
     norm("attn_norm")
@@ -164,22 +194,23 @@ def pass_terms(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: A
     else:
         pairs = positions
         full = positions
-    kv_read = batch * positions * kv_cols * kvb * sc.head_active  # skipped heads skip their K/V too
-    heads_b = batch * sc.head_active * hq  # (sequence, active head) pairs
+    kv_read = batch * positions * kv_cols * kvb * sc.head_active / k  # skipped heads skip their K/V too
+    heads_b = batch * sc.head_active * hq / k  # (sequence, active head) pairs (a chunk's share)
     q_bytes = n * q_cols * a
+    acls = "attn_prefill" if phase == "prefill" else "attn_decode"
     if sc.attention == "naive":
         score_bytes = heads_b * full * a
         terms.append(Term("qk_matmul", "attention", "decoder", L, adt, flops=2.0 * heads_b * full * d,
-                          bytes_read=q_bytes + kv_read / 2, bytes_written=score_bytes))
+                          bytes_read=q_bytes + kv_read / 2, bytes_written=score_bytes, cls=acls))
         terms.append(Term("softmax", "attention", "decoder", L, "bf16", flops=SOFTMAX_FLOPS_PER_ELEM * heads_b * full,
                           bytes_read=score_bytes, bytes_written=score_bytes))
         terms.append(Term("sv_matmul", "attention", "decoder", L, adt, flops=2.0 * heads_b * full * d,
-                          bytes_read=score_bytes + kv_read / 2, bytes_written=q_bytes))
+                          bytes_read=score_bytes + kv_read / 2, bytes_written=q_bytes, cls=acls))
     else:
         kept = sc.attention_kept if sc.attention == "block-sparse" else 1.0
         name = "flash_attention" if sc.attention == "flash" else "block_sparse_attention"
         terms.append(Term(name, "attention", "decoder", L, adt, flops=4.0 * heads_b * pairs * d * kept,
-                          bytes_read=q_bytes + kv_read * kept, bytes_written=q_bytes))
+                          bytes_read=q_bytes + kv_read * kept, bytes_written=q_bytes, cls=acls))
     lin("o_proj", "attention", q_cols, h, n, q_cols * h)
     allreduce("attn_allreduce")
 
@@ -187,47 +218,55 @@ def pass_terms(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: A
     norm("mlp_norm")
     width = sc.mlp_active * m.mlp_width / t  # active intermediate columns a token, one expert, this device
     if m.is_moe:
-        k = m.experts_per_token
+        e = m.experts_per_token
         touched = experts_touched(m, n)
         terms.append(Term("router", "mlp", "decoder", L, "bf16", flops=2.0 * n * h * m.experts,
-                          bytes_read=EMBED_BYTES * h * m.experts + n * h * a, bytes_written=n * m.experts * a))
-        lin("gate_up_proj", "mlp", h, 2 * width, n * k, touched * h * 2 * width)
-        act_elems = n * k * width
+                          bytes_read=EMBED_BYTES * h * m.experts + n * h * a, bytes_written=n * m.experts * a,
+                          weight_bytes=EMBED_BYTES * h * m.experts))
+        per_expert = n * e / touched  # rows each touched expert's GEMM sees
+        lin("gate_up_proj", "mlp", h, 2 * width, n * e, touched * h * 2 * width, cls="moe", m_rows=per_expert)
+        act_elems = n * e * width
         terms.append(Term("mlp_act", "mlp", "decoder", L, "bf16", flops=ACT_FLOPS_PER_ELEM * act_elems,
                           bytes_read=2.0 * act_elems * a, bytes_written=act_elems * a))
-        lin("down_proj", "mlp", width, h, n * k, touched * width * h)
-        mlp_weights = touched * 3 * h * width
+        lin("down_proj", "mlp", width, h, n * e, touched * width * h, cls="moe", m_rows=per_expert)
     else:
         lin("gate_up_proj", "mlp", h, 2 * width, n, h * 2 * width)
         act_elems = n * width
         terms.append(Term("mlp_act", "mlp", "decoder", L, "bf16", flops=ACT_FLOPS_PER_ELEM * act_elems,
                           bytes_read=2.0 * act_elems * a, bytes_written=act_elems * a))
         lin("down_proj", "mlp", width, h, n, width * h)
-        mlp_weights = 3 * h * width
     allreduce("mlp_allreduce")
 
-    # -- dequantization of narrow weights to the compute dtype (weight-only quantization)
-    if sc.wbits < _DTYPE_BITS[ldt]:
-        elems = (h * (q_cols + kv_cols) + q_cols * h + mlp_weights) * (0.5 if sparse else 1.0)
-        tiles = np.ceil(np.asarray(n, dtype=float) / DEQUANT_TILE_TOKENS)
-        tiles = float(tiles) if tiles.ndim == 0 else tiles
-        terms.append(Term("dequant", "dequant", "decoder", L, "fp32", flops=DEQUANT_FLOPS_PER_WEIGHT * elems * tiles,
-                          bytes_read=0.0, bytes_written=0.0))
+    # -- dequantization of narrow weights to the compute dtype (weight-only quantization): the declared FLOPs
+    # are the fused path's (on the vector units); the pricing picks fused or dequantize + dense GEMM per part
+    if dq:
+        elems = sum(p[2] for p in dq_parts)
+        terms.append(Term("dequant", "dequant", "decoder", L, "fp32", flops=DEQUANT_FLOPS_PER_WEIGHT * elems * dq_tiles,
+                          bytes_read=0.0, bytes_written=0.0, cls="dequant", parts=tuple(dq_parts)))
 
-    # -- once per model
+    # -- once per model (per chunk for the stream; the lm_head once, for the sequences' last positions)
     v = m.vocab / t
-    terms.insert(0, Term("embedding", "embedding", "model", 1, "bf16", flops=0.0,
+    terms.insert(0, Term("embedding", "embedding", "model", k, "bf16", flops=0.0,
                          bytes_read=EMBED_BYTES * n * h, bytes_written=n * h * a))
-    terms.append(Term("final_norm", "norm", "model", 1, "bf16", flops=NORM_FLOPS_PER_ELEM * n * h,
-                      bytes_read=2.0 * n * h * a + EMBED_BYTES * h, bytes_written=n * h * a))
+    terms.append(Term("final_norm", "norm", "model", k, "bf16", flops=NORM_FLOPS_PER_ELEM * n * h,
+                      bytes_read=2.0 * n * h * a + EMBED_BYTES * h, bytes_written=n * h * a,
+                      weight_bytes=EMBED_BYTES * h))
     terms.append(Term("lm_head", "lm_head", "model", 1, "bf16", flops=2.0 * batch * h * v,
                       bytes_read=EMBED_BYTES * h * v + batch * h * a, bytes_written=batch * v * a,
-                      comm_bytes=LINK_DIRECTIONS * (t - 1) / t * batch * m.vocab * a))  # logits gather, both ways
+                      comm_bytes=LINK_DIRECTIONS * (t - 1) / t * batch * m.vocab * a, cls="gemm",
+                      weight_bytes=EMBED_BYTES * h * v, rows=batch))  # logits gather, both ways
     return terms
 
 
-def prefill_terms(m: ModelSpec, sc: Scenario, sparse_hw: bool = True) -> list[Term]:
-    return pass_terms(m, sc, sc.batch, sc.prompt_tokens, sc.prompt_tokens, "prefill", sparse_hw)
+def prefill_chunks(sc: Scenario, max_batched_tokens: int | None) -> int:
+    """Passes a prefill of batch x prompt tokens takes under a max-batched-tokens budget (1 = one pass)."""
+    if not max_batched_tokens:
+        return 1
+    return max(int(math.ceil(sc.batch * sc.prompt_tokens / max_batched_tokens)), 1)
+
+
+def prefill_terms(m: ModelSpec, sc: Scenario, sparse_hw: bool = True, chunks: int = 1) -> list[Term]:
+    return pass_terms(m, sc, sc.batch, sc.prompt_tokens, sc.prompt_tokens, "prefill", sparse_hw, chunks)
 
 
 def decode_terms(m: ModelSpec, sc: Scenario, context: int | None = None, sparse_hw: bool = True) -> list[Term]:
@@ -269,13 +308,14 @@ def kv_cache_bytes(m: ModelSpec, sc: Scenario, batch: Any, positions: Any) -> An
     return batch * positions * m.layers * 2 * hkv * m.head_dim * kv_bytes_per_elem(sc, m)
 
 
-def activation_bytes(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: Any) -> Any:
+def activation_bytes(m: ModelSpec, sc: Scenario, batch: Any, tokens: Any, positions: Any, chunks: Any = 1) -> Any:
     """Peak live activations per device in a pass: residual + normed stream, the widest layer output
-    (QKV or gate/up), the score matrices of naive attention, and the logits."""
+    (QKV or gate/up), the score matrices of naive attention, and the logits. A chunked prefill holds one
+    chunk's tokens (batch x tokens / chunks) at a time."""
     a = sc.abits / 8
     hq, hkv = heads_per_device(m, sc.tp)
-    n = batch * tokens
+    n = batch * tokens / chunks
     k = m.experts_per_token if m.is_moe else 1
     widest = np.maximum((hq + 2 * hkv) * m.head_dim, 2 * k * sc.mlp_active * m.mlp_width / sc.tp)
-    scores = 2 * batch * hq * tokens * positions * a if sc.attention == "naive" else 0.0
-    return n * a * (2 * m.hidden + widest) + scores + batch * m.vocab / sc.tp * a
+    scores = 2 * hq * n * positions * a if sc.attention == "naive" else 0.0
+    return n * a * (2 * m.hidden + widest) + scores + np.minimum(batch, np.maximum(n, 1)) * m.vocab / sc.tp * a

@@ -184,7 +184,14 @@ def test_predicted_step_llama_8b_on_h100_lines_up_with_measured_names():
             names = set(pred["name"])
             assert set(OP_ORDER) - {"rope"} <= names
             assert ("dequant" in names) == (variant == "w4a16")
-            assert (pred["time_s"] > 0).all() and (pred["energy_j"] > 0).all()
+            assert (pred["energy_j"] > 0).all()
+            # every op takes time, except a W4A16 dequant that a fused kernel hides under the GEMM's weight reads
+            # (issue 16: dequant overlapped with the MMA, not an extra pass on a peak)
+            timed = pred[pred["name"] != "dequant"]
+            assert (timed["time_s"] > 0).all() and (pred["time_s"] >= 0).all()
+            if variant == "w4a16":
+                deq = float(pred.set_index("name").loc["dequant", "time_s"])
+                assert deq < 0.05 * pred["time_s"].sum()
     dec = predicted_step("llama-3.1-8b", "h100-sxm", scenario_for("bf16", "decode", 32, 1024)).set_index("name")
     assert dec.loc["qkv_proj", "count"] == 32 and dec.loc["lm_head", "count"] == 1
     # a decode step of an 8B bf16 model reads ~16 GB of weights: milliseconds on 3.35 TB/s, not less

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hwdb
-from roofline.engine.predict import predict, sum_max_affine
+from roofline.engine.predict import predict
+from roofline.engine.pricing import sum_max_affine
 from roofline.engine.scenario import Scenario
 
 MODELS = ["llama-3.2-1b", "llama-3.1-8b", "qwen3-30b-a3b", "gemma-2-9b", "phi-3-mini"]

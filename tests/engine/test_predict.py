@@ -9,7 +9,8 @@ import hwdb
 from roofline.engine import transformer as tf
 from roofline.engine.catalog import get_model
 from roofline.engine.model import estimate
-from roofline.engine.predict import Prediction, predict, sum_max_affine
+from roofline.engine.predict import Prediction, predict
+from roofline.engine.pricing import sum_max_affine
 from roofline.engine.scenario import Scenario
 from roofline.errors import InputError
 
