@@ -133,21 +133,21 @@ def compared_upload(name: str, data: bytes, device_id: str = ""):
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def prediction(model_id: str, device_id: str, scenario, calibrated: bool = True):
+def prediction(model_id: str, device_id: str, scenario, calibrated: bool = True, runtime: str | None = None):
     """(Prediction, None) or (None, readable reason) for one model x device x scenario (cached)."""
     try:
-        return predict(model_id, devices()[device_id], scenario, calibrated=calibrated), None
+        return predict(model_id, devices()[device_id], scenario, calibrated=calibrated, runtime=runtime), None
     except RooflineError as e:
         return None, str(e)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def ranking(model_id: str, scenario, device_ids: tuple[str, ...], by: str, slo_ttft_s: float | None,
-            slo_tpot_s: float | None, allow_tp: bool):
+            slo_tpot_s: float | None, allow_tp: bool, runtime: str | None = None):
     """(select.rank() frame, None) or (None, readable reason); cached per selection."""
     try:
         return rank(model_id, scenario, [devices()[i] for i in device_ids], by=by, slo_ttft_s=slo_ttft_s,
-                    slo_tpot_s=slo_tpot_s, allow_tp=allow_tp), None
+                    slo_tpot_s=slo_tpot_s, allow_tp=allow_tp, runtime=runtime), None
     except RooflineError as e:
         return None, str(e)
 

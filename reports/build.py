@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from reports.content import gather
 from reports.html import render_html
 from reports.pdf import render_pdf
 from reports.spec import ReportSpec, load_spec
+from roofline.engine.runtime import get_profile
 from roofline.errors import InputError
 
 FORMATS = ("html", "pdf")
@@ -75,14 +77,17 @@ def _atomic_write(target: Path, data: bytes) -> None:
         raise
 
 
-def write_reports(spec_path: str | Path, fmt: str, out_dir: str | Path) -> list[Path]:
+def write_reports(spec_path: str | Path, fmt: str, out_dir: str | Path, runtime: str | None = None) -> list[Path]:
     """Validate the spec, build every requested format in memory, then write each file atomically.
 
-    Nothing is written unless every format built; raises InputError / UnknownNameError on bad input.
+    ``runtime`` replaces the spec's runtime profile. Nothing is written unless every format built; raises
+    InputError / UnknownNameError on bad input.
     """
     fmts = formats_for(fmt)
     out = Path(out_dir)
     spec = load_spec(spec_path)
+    if runtime:
+        spec = replace(spec, runtime=get_profile(runtime).name)
     _check_out_dir(out)
     built = {f: build_report(spec, f) for f in fmts}
     paths = []

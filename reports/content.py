@@ -201,7 +201,7 @@ def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> 
         raise InputError(f"workload {w.name!r}: {e}") from None
     cands = [devices[i] for i in spec.devices]
     df = rank(model, scen, devices=cands, by=spec.rank_by, slo_ttft_s=w.slo_ttft_s, slo_tpot_s=w.slo_tpot_s,
-              allow_tp=spec.allow_tp)
+              allow_tp=spec.allow_tp, runtime=spec.runtime)
     mins = [m for m in (spec.pareto_x, spec.pareto_y) if METRICS[m][0] == "min"]
     maxs = [m for m in (spec.pareto_x, spec.pareto_y) if METRICS[m][0] == "max"]
     df = pareto_front(df, minimize=mins, maximize=maxs)  # only devices that fit can be on the front
@@ -218,7 +218,7 @@ def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> 
         d = devices[row["device_id"]]
         tp = int(row["tp"]) if "tp" in row and pd.notna(row["tp"]) else 1
         for ph in _phases(scen):
-            p = predict(model, d, replace(scen, phase=ph, tp=tp))
+            p = predict(model, d, replace(scen, phase=ph, tp=tp), runtime=spec.runtime)
             b = breakdown(list(p.ops), by="op_kind").rename(columns={"part": "op_kind"})
             bd.append(b.drop(columns=["group"]).assign(device_id=d.id, device=d.name, phase=ph))
             pts.append(op_points(list(p.ops)).assign(device_id=d.id, device=d.name, phase=ph))

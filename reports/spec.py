@@ -15,6 +15,7 @@ from typing import Any
 
 import hwdb
 from roofline.engine.catalog import get_model
+from roofline.engine.runtime import DEFAULT_RUNTIME, get_profile
 from roofline.engine.select import RANK_KEYS
 from roofline.errors import InputError, UnknownNameError
 from roofline.views import measured
@@ -42,7 +43,7 @@ PHASES = ("prefill", "decode", "generate")
 _TOP = {"title", "description", "date", "author", "workload", "devices", "ranking", "traces", "assumptions"}
 _WORKLOAD = {"name", "model", "slo_ttft_s", "slo_tpot_s", "note"} | set(SCENARIO_FIELDS)
 _DEVICES = {"ids"}
-_RANKING = {"by", "pareto_x", "pareto_y", "allow_tp", "detail"}
+_RANKING = {"by", "pareto_x", "pareto_y", "allow_tp", "detail", "runtime"}
 _TRACES = {"runs"}
 
 
@@ -68,6 +69,7 @@ class ReportSpec:
     pareto_y: str = "tokens_per_s"
     allow_tp: bool = True
     detail: int = 3  # devices per workload that get a latency/energy breakdown and a roofline
+    runtime: str = DEFAULT_RUNTIME  # the runtime profile every prediction of the report uses
     trace_runs: tuple[str, ...] = ()
     description: str = ""
     date: str = ""  # printed only when the spec gives one
@@ -203,6 +205,7 @@ def parse_spec(raw: dict, name: str = "spec", text: str = "", path: str = "") ->
         pareto_x=_metric(name, "ranking.pareto_x", rk.get("pareto_x", "usd_per_mtok")),
         pareto_y=_metric(name, "ranking.pareto_y", rk.get("pareto_y", "tokens_per_s")),
         allow_tp=allow_tp, detail=detail, trace_runs=tuple(runs),
+        runtime=get_profile(_str(name, "ranking.runtime", rk.get("runtime", DEFAULT_RUNTIME))).name,
         description=_str(name, "description", raw.get("description"), False),
         date=date, author=_str(name, "author", raw.get("author"), False), assumptions=tuple(assumptions),
         path=path, text=text, sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",

@@ -55,6 +55,14 @@ def _b(x) -> str:
     return "yes" if bool(x) else "no"
 
 
+def _ranged(r, key: str, f) -> str:
+    """``x (lo-hi)`` where the row carries the figure's band."""
+    lo, hi = r.get(f"{key}_lo"), r.get(f"{key}_hi")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) or pd.isna(r.get(key)):
+        return f(r.get(key))
+    return f"{f(r[key])} ({f(lo)}-{f(hi)})"
+
+
 def scenario_table(wr: WorkloadResult) -> Table:
     """The workload as priced, two fields a row: value and where it came from (spec, default, model config)."""
     w, s, m = wr.workload, wr.scenario, wr.model
@@ -96,9 +104,11 @@ def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
             note = "misses the SLO"
         rank = "-" if pd.isna(r["rank"]) else str(int(r["rank"]))
         rows.append([rank, str(r["name"]), str(int(r["tp"])) if pd.notna(r.get("tp")) else "1", _b(r["fits"]),
-                     fnum(r["ttft_s"], "s"), fnum(r["tpot_s"], "s"), rate(r["tokens_per_s"]),
+                     fnum(r["ttft_s"], "s"), fnum(r["tpot_s"], "s"), _ranged(r, "tokens_per_s", rate),
                      fixed(r["usd_per_mtok"], ".3g"), fixed(r["j_per_token"], ".3g"), fixed(r["ipw"] * 1e3, ".3g"),
-                     _b(r.get("meets_slo")), "yes" if r["pareto"] else "", note])
+                     _b(r.get("meets_slo")), "yes" if r["pareto"] else "",
+                     note + (("; " if note else "") + f"within band of {r['within_band_of']}"
+                             if r.get("within_band_of") else "")])
         hl.append(rank == "1")
     by = METRICS[spec.rank_by][1]
     acc = getattr(wr.model, "accuracy", ())
@@ -106,7 +116,9 @@ def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
                 else " IPW/IPJ need a cited accuracy; this model has none.")
     note = (f"Ranked by {by} among devices that fit and meet the SLOs. Pareto: not beaten on both "
             f"{METRICS[spec.pareto_x][1]} and {METRICS[spec.pareto_y][1]}. All metrics are modeled "
-            f"(roofline.engine.predict); prices are datasheet.{acc_note}")
+            f"(roofline.engine.predict, runtime profile {spec.runtime}); tokens/s shows its 80% band (held-out "
+            f"residuals of the profile on the device's class); 'within band of' names devices whose bands on "
+            f"{by} overlap; prices are datasheet.{acc_note}")
     return _t(f"Ranking: {wr.workload.name}", cols, rows, note=note, highlight=hl)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, state
+from roofline.engine.runtime import DEFAULT_RUNTIME, runtime_names
 from roofline.engine.scenario import PHASES, Scenario
 from roofline.engine.select import RANK_KEYS
 from roofline.views import common, selection
@@ -60,7 +61,11 @@ cands = tuple(d.id for d in common.filter_devices(devs.values(), kinds=ss.se_kin
 slo_ttft, slo_tpot = (ss.se_slo_ttft or None), (ss.se_slo_tpot or None)
 st.caption(f"**{model.name}** · {scenario.label()} · {len(cands)} candidate devices. All figures modeled "
            "(roofline.engine.predict) from datasheet peaks; calibrated where a device was measured.")
-ranked, err = state.ranking(model.id, scenario, cands, ss.se_by, slo_ttft, slo_tpot, ss.se_tp)
+state.init("se_runtime", DEFAULT_RUNTIME, options=runtime_names())
+st.selectbox("runtime profile", runtime_names(), key="se_runtime",
+             help=f"serving-runtime efficiencies and costs fitted on published measurements ({DEFAULT_RUNTIME} = "
+                  "the device ceilings, the default); each figure carries its 80% band (columns *_lo / *_hi)")
+ranked, err = state.ranking(model.id, scenario, cands, ss.se_by, slo_ttft, slo_tpot, ss.se_tp, ss.se_runtime)
 if ranked is None:
     st.error(f"Cannot rank: {err}")
     st.stop()

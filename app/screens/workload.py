@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, state
+from roofline.engine.runtime import DEFAULT_RUNTIME, runtime_names
 from roofline.engine.scenario import ATTENTION_KINDS, PHASES, WEIGHT_SPARSITY, Scenario
 from roofline.views import common, hardware, workload
 
@@ -72,7 +73,11 @@ scenario = Scenario(phase=ss.wl_phase, batch=ss.wl_batch, prompt_tokens=ss.wl_pr
                     tp=ss.wl_tp)
 device = devs[ss.wl_device]
 st.caption(f"**{model.name}** on **{ss.wl_tp} x {device.name}** · {scenario.label()}")
-pred, err = state.prediction(model.id, device.id, scenario, ss.wl_calibrated)
+state.init("wl_runtime", DEFAULT_RUNTIME, options=runtime_names())
+st.selectbox("runtime profile", runtime_names(), key="wl_runtime",
+             help="efficiencies and costs of a serving runtime, fitted on published measurements "
+                  f"({DEFAULT_RUNTIME} = the device ceilings, the default)")
+pred, err = state.prediction(model.id, device.id, scenario, ss.wl_calibrated, ss.wl_runtime)
 if pred is None:
     st.error(f"Cannot price this configuration: {err}")
     st.stop()
@@ -84,7 +89,10 @@ metrics = workload.prediction_metrics(pred, device)
 cols = st.columns(4) + st.columns(4)
 for col, m in zip(cols, metrics, strict=True):
     suffix = "modeled" if pred.fits or m["key"] == "memory_bytes" else "does not fit"
-    col.metric(f"{m['label']} ({suffix})", common.fmt_metric(m["value"], m["unit"]), help=f"source: {m['source']}")
+    band = (f"80% band {common.fmt_metric(m['lo'], m['unit'])} - {common.fmt_metric(m['hi'], m['unit'])}"
+            if m.get("lo") is not None else "")
+    col.metric(f"{m['label']} ({suffix})", common.fmt_metric(m["value"], m["unit"]), delta=band or None,
+               delta_color="off", help=f"source: {m['source']}" + (f"; {m['band_source']}" if band else ""))
 st.plotly_chart(charts.memory_bar(workload.memory_breakdown(pred, device), pred.fits), key="wl_memory",
                 width="stretch", config={"displayModeBar": False})
 if not pred.fits:

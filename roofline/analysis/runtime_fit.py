@@ -22,7 +22,7 @@ import tempfile
 import tomllib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from types import MappingProxyType
@@ -67,6 +67,7 @@ FIT_SPACE: dict[str, tuple[float, float, float, float]] = {
 VENDOR_SPACE = (1.0, math.log(2), 0.05, 2.0)
 REFERENCE_VENDOR = "nvidia"  # device-class factors are relative to it
 ROBUST_SCALE = 0.15  # soft-L1 knee: residuals beyond ~15% count linearly, not squared
+PRIOR_WEIGHT = 0.1  # the priors only settle what the points leave open
 SENSITIVE = 0.02  # |d log(prediction) / d log(parameter)| above which a point informs a parameter
 MIN_INFORMING = 2  # a parameter is fitted only when at least this many points inform it
 BAND_COVERAGE = 0.8
@@ -125,8 +126,11 @@ def fit_points(points: Sequence[ServingPoint], base: RuntimeProfile, names: list
         return {}, {}
     names = list(names or candidate_params(points))
     x_prior = np.array([math.log(_space(n)[0]) for n in names])
-    jac = sensitivity(points, base, names, x_prior)
-    informed = [j for j, _ in enumerate(names) if (np.abs(jac[:, j]) > SENSITIVE).sum() >= MIN_INFORMING]
+    # sensitivity at the prior and one prior width up: a cost too small to matter at its prior value (a 100 us
+    # scheduler step on a 6 ms decode step) still counts when the points could need it larger
+    x_up = x_prior + np.array([_space(n)[1] for n in names])
+    jac = np.maximum(np.abs(sensitivity(points, base, names, x_prior)), np.abs(sensitivity(points, base, names, x_up)))
+    informed = [j for j, _ in enumerate(names) if (jac[:, j] > SENSITIVE).sum() >= MIN_INFORMING]
     names = [names[j] for j in informed]
     if not names:
         return {}, {}
@@ -137,11 +141,11 @@ def fit_points(points: Sequence[ServingPoint], base: RuntimeProfile, names: list
     meas = np.array([math.log(p.value) for p in points])
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([_log_preds(points, base, names, x) - meas, (x - x0) / sig])
+        return np.concatenate([_log_preds(points, base, names, x) - meas, PRIOR_WEIGHT * (x - x0) / sig])
 
     res = least_squares(residuals, x0, bounds=(lo, hi), loss="soft_l1", f_scale=ROBUST_SCALE, diff_step=1e-3,
                         max_nfev=max_nfev or 40 * (len(names) + 1))
-    jac_prior = jac[:, informed]
+    jac_prior = jac[:, informed]  # already absolute
     jac_fit = sensitivity(points, base, names, res.x)
     values = {n: math.exp(v) for n, v in zip(names, res.x, strict=True)}
     informing = {n: tuple(points[i].id for i in np.nonzero((np.abs(jac_fit[:, j]) > SENSITIVE)
@@ -184,6 +188,11 @@ class Residual:
     device_class: str
     measured_class: bool
     value: float  # log(measured / predicted time), held out
+    point: str = ""
+
+    def record(self) -> dict:
+        return {"point": self.point, "group": self.group, "device_class": self.device_class,
+                "measured_class": self.measured_class, "value": self.value}
 
 
 def held_out_residuals(runtime: str, points: Sequence[ServingPoint], preds: dict[str, float]) -> list[Residual]:
@@ -193,8 +202,14 @@ def held_out_residuals(runtime: str, points: Sequence[ServingPoint], preds: dict
             continue
         cls = device_class(hwdb.get(p.device_id))
         seen = {device_class(hwdb.get(q.device_id)) for q in points if q.group != p.group}
-        out.append(Residual(runtime, p.group, cls, cls in seen, p.log_time_residual(preds[p.id])))
+        out.append(Residual(runtime, p.group, cls, cls in seen, p.log_time_residual(preds[p.id]), p.id))
     return out
+
+
+def stored_residuals(profile: RuntimeProfile) -> list[Residual]:
+    """The held-out residuals a shipped profile's bands were built from (``[[residual]]``)."""
+    return [Residual(profile.name, str(r["group"]), str(r["device_class"]), bool(r["measured_class"]),
+                     float(r["value"]), str(r["point"])) for r in profile.residuals]
 
 
 def centre_scale(rs: Sequence[Residual]) -> tuple[float, float, int, int] | None:
@@ -262,6 +277,10 @@ def bands_for_profile(runtime: str, classes: set[str], pool: Sequence[Residual],
             out[cls] = b
     b = band_for(runtime, None, pool, k)
     if b is not None:
+        if out:  # a class nothing was measured on is never surer than one that was: the hull of both
+            lo, hi = min(b.lo, *(x.lo for x in out.values())), max(b.hi, *(x.hi for x in out.values()))
+            if (lo, hi) != (b.lo, b.hi):
+                b = Band(ANY_CLASS, lo, hi, b.n, b.coverage, b.basis + "; widened to cover the measured classes' bands")
         out[ANY_CLASS] = b
     return out
 
@@ -352,9 +371,10 @@ def profile_from_fit(res: FitResult, pool: Sequence[Residual], k: float) -> Runt
     bands = bands_for_profile(res.profile.name, classes, pool, k)
     held = tuple(by_document(res.points, res.held_out))
     p = res.profile
+    own = tuple(r.record() for r in held_out_residuals(p.name, res.points, res.held_out))
     return RuntimeProfile(name=p.name, title=p.title, description=p.description, params=MappingProxyType(params),
                           bands=MappingProxyType(bands), documents=documents, held_out=held,
-                          fitted=date.today().isoformat(), path=p.path)
+                          fitted=date.today().isoformat(), path=p.path, residuals=own)
 
 
 def unfitted_profile(base: RuntimeProfile, bands: dict[str, Band]) -> RuntimeProfile:
@@ -396,6 +416,12 @@ def profile_toml(p: RuntimeProfile, header: str = "") -> str:
                   f"coverage = {_q(b.coverage)}", f"basis = {_q(b.basis)}"]
     for h in p.held_out:
         lines += ["", "[[held_out]]"] + [f"{k} = {_q(v)}" for k, v in h.items()]
+    if p.residuals:
+        lines += ["", "# held-out residuals the bands come from: log(measured / predicted time), each predicted by a "
+                  "fit without its source"]
+    for r in p.residuals:
+        lines += ["[[residual]]"] + [f"{k} = {_q(v) if not isinstance(v, bool) else str(v).lower()}"
+                                     for k, v in r.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -463,7 +489,8 @@ def validate_all(points: Sequence[ServingPoint] | None = None, max_nfev: int | N
     ideal = unfitted_profile(get_profile("ideal"), bands_for_profile("ideal", classes, ideal_pool, k))
     profiles["ideal"] = RuntimeProfile(name=ideal.name, title=ideal.title, description=ideal.description,
                                        params=ideal.params, bands=ideal.bands, documents=ideal.documents,
-                                       held_out=tuple(by_document(pts, ideal_preds)), path=ideal.path)
+                                       held_out=tuple(by_document(pts, ideal_preds)), path=ideal.path,
+                                       residuals=tuple(r.record() for r in ideal_pool))
     # runtimes nothing was fitted for run on the ideal numbers: the ideal runtime's band for unmeasured classes,
     # on every class
     for rt in UNFITTED[1:]:
@@ -474,6 +501,31 @@ def validate_all(points: Sequence[ServingPoint] | None = None, max_nfev: int | N
     coverage["ideal"] = nested_coverage("ideal", pools, "ideal")
     return Validation(results=results, profiles=profiles, ideal_preds=ideal_preds, coverage=coverage,
                       points=tuple(pts), pool=tuple(pool), ideal_pool=tuple(ideal_pool), k=k)
+
+
+@dataclass(frozen=True)
+class Refit:
+    result: FitResult
+    profile: RuntimeProfile
+    coverage: tuple[float, int]
+    k: float
+
+
+def refit_runtime(runtime: str, extra: Sequence[ServingPoint] = (), max_nfev: int | None = None) -> Refit:
+    """Refit one runtime on its published points plus ``extra`` (a user's imported serving rows); its bands use its
+    new held-out residuals with the other shipped profiles' stored ones (``calibrate --runtime all`` refreshes all)."""
+    if runtime in UNFITTED and not extra:
+        raise InputError(f"runtime {runtime!r} has no published points to fit on: import serving rows "
+                         "(`roofline import-serving FILE --runtime ... --save`) and pass their traces")
+    pts = [p for p in load_points() if p.runtime == runtime] + [replace(p, runtime=runtime) for p in extra]
+    res = fit_runtime(runtime, pts, max_nfev=max_nfev)
+    others = [r for name in sorted(_known_profiles() - {runtime, *UNFITTED})
+              for r in stored_residuals(get_profile(name))]
+    pool = others + held_out_residuals(runtime, res.points, res.held_out)
+    pools = {"fitted": pool, "ideal": stored_residuals(get_profile("ideal"))}
+    k = conformal_k(pools)
+    return Refit(result=res, profile=profile_from_fit(res, pool, k), coverage=nested_coverage(runtime, pools, "fitted"),
+                 k=k)
 
 
 def _known_profiles() -> set[str]:

@@ -1,5 +1,5 @@
 """The `roofline` command: the typer app and ``main()``. Each verb group lives in its own module
-(``hw``, ``models``, ``profile``, ``report``, ``dashboard``) as thin wrappers over pure functions;
+(``hw``, ``models``, ``profile``, ``serving``, ``report``, ``dashboard``) as thin wrappers over pure functions;
 ``main()`` turns every user error into one line on stderr and the error's exit code (2)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import sys
 import typer
 
 from roofline import __version__
-from roofline.cli import dashboard, hw, models, profile, report
+from roofline.cli import dashboard, hw, models, profile, report, serving
 from roofline.errors import EXIT_INTERRUPTED, EXIT_USER, RooflineError
 
 app = typer.Typer(name="roofline", help="Roofline analysis workbench for LLM inference.", no_args_is_help=True,
@@ -28,7 +28,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Roofline analysis workbench for LLM inference: datasheet, modeled and measured numbers, with sources."""
 
 
-for _group in (hw, models, profile, report, dashboard):  # the whole CLI, in the order `--help` lists it
+for _group in (hw, models, profile, serving, report, dashboard):  # the whole CLI, in the order `--help` lists it
     _group.register(app)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import asdict
 
@@ -13,6 +14,7 @@ from rich.table import Table
 import hwdb
 from roofline.engine.catalog import get_model, load_models
 from roofline.engine.predict import predict
+from roofline.engine.runtime import DEFAULT_RUNTIME, get_profile, runtime_names
 from roofline.engine.scenario import Scenario, parse_attention, parse_sparsity
 from roofline.engine.select import pareto_front, rank
 from roofline.fmt import dumps, si
@@ -76,7 +78,7 @@ def models_show_cli(model_id: str = typer.Argument(..., metavar="ID"),
 
 def build_scenario(model_id: str, phase: str, batch: int, prompt: int, gen: int, wbits: int | None,
                    abits: int | None, kvbits: int | None, group: int, sparsity: str, attention: str, tp: int,
-                   mlp_active: float, head_active: float):
+                   mlp_active: float, head_active: float, number_format: str = "int"):
     """Scenario from CLI values; bits default to the model's native precision. Raises on bad input."""
 
     m = get_model(model_id)
@@ -84,8 +86,29 @@ def build_scenario(model_id: str, phase: str, batch: int, prompt: int, gen: int,
     sc = Scenario(phase=phase, batch=batch, prompt_tokens=prompt, gen_tokens=gen,
                   wbits=m.native_wbits if wbits is None else wbits, abits=m.native_abits if abits is None else abits,
                   kvbits=16 if kvbits is None else kvbits, group_size=group, weight_sparsity=parse_sparsity(sparsity),
-                  mlp_active=mlp_active, head_active=head_active, attention=kind, attention_kept=kept, tp=tp)
+                  mlp_active=mlp_active, head_active=head_active, attention=kind, attention_kept=kept, tp=tp,
+                  number_format=number_format)
     return m, sc.validate(m)
+
+
+def banded(p, key: str, unit: str) -> str:
+    """``x (lo-hi)`` for a headline figure; just ``x`` when it carries no band."""
+    v = getattr(p, key)
+    fmt = (lambda x: si(x, unit)) if unit else (lambda x: f"{x:,.1f}")  # noqa: E731
+    if v is None:
+        return "-"
+    if key not in p.bands:
+        return fmt(v)
+    lo, hi = p.bands[key]
+    return f"{fmt(v)} ({fmt(lo)}-{fmt(hi)})"
+
+
+def runtime_line(p) -> str:
+    b = p.band
+    band = (f"80% band from held-out residuals ({b.device_class}): measured / predicted time "
+            f"{math.exp(b.lo):.2f}-{math.exp(b.hi):.2f}" if b else "no band")
+    default = " (the default)" if p.runtime == DEFAULT_RUNTIME else ""
+    return f"runtime: {p.runtime}{default} -- {p.runtime_title}; {band}"
 
 
 _O = typer.Option
@@ -107,6 +130,10 @@ def predict_cli(
     tp: int = _O(1, "--tp", help="tensor-parallel devices"),
     mlp_active: float = _O(1.0, "--mlp-active", help="contextual sparsity: fraction of MLP neurons active"),
     head_active: float = _O(1.0, "--head-active", help="contextual sparsity: fraction of heads active"),
+    number_format: str = _O("int", "--number-format", help="8/4-bit weights and activations: int (int8/int4) or "
+                                                         "float (fp8/fp4)"),
+    runtime: str = _O(DEFAULT_RUNTIME, "--runtime", help="runtime profile: " + ", ".join(runtime_names())
+                      + " (or a profile .toml)"),
     per_op: bool = _O(False, "--per-op", help="include the per-op rows"),
     as_json: bool = _O(False, "--json", help="print one JSON document"),
     as_csv: bool = _O(False, "--csv", help="print CSV (per-op rows with --per-op, else one totals row)"),
@@ -115,8 +142,8 @@ def predict_cli(
     """Modeled TTFT, TPOT, tokens/s, memory fit and energy of a model on a device (per op with --per-op)."""
 
     m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, tp,
-                           mlp_active, head_active)
-    p = predict(m, device, sc, calibrated=not uncalibrated)
+                           mlp_active, head_active, number_format)
+    p = predict(m, device, sc, calibrated=not uncalibrated, runtime=runtime)
     if as_json:
         typer.echo(dumps(p.to_dict(include_ops=per_op)))
         return
@@ -128,15 +155,23 @@ def predict_cli(
     c = Console(width=200)
     c.print(f"[bold]{m.name}[/bold] on {p.device_id}" + (f" x{p.tp}" if p.tp > 1 else "") + f" — {sc.label()}")
     c.print(f"modeled (efficiency: {p.efficiency_kind}, {p.efficiency_source}; energy: {p.energy_kind})")
+    c.print(runtime_line(p))
     if not p.fits:
         c.print(f"[red]DOES NOT FIT[/red]: {p.fit_reason}")
-    c.print(f"TTFT {si(p.ttft_s, 's')}   TPOT {si(p.tpot_s, 's')}   {p.tokens_per_s:,.1f} tokens/s "
-            f"({p.tokens_per_s_per_request:,.2f} a request, {p.tokens_per_s_per_device:,.1f} a device)   "
-            f"phase time {si(p.time_s, 's')}, mostly {p.bound}-bound")
+    c.print(f"TTFT {banded(p, 'ttft_s', 's')}   TPOT {banded(p, 'tpot_s', 's')}   "
+            f"{banded(p, 'tokens_per_s', '')} tokens/s ({p.tokens_per_s_per_request:,.2f} a request, "
+            f"{p.tokens_per_s_per_device:,.1f} a device)   phase time {banded(p, 'time_s', 's')}, mostly {p.bound}-bound")
     c.print(f"memory a device: {si(p.memory_bytes, 'B')} = weights {si(p.weight_bytes, 'B')} + KV {si(p.kv_bytes, 'B')}"
             f" + activations {si(p.activation_bytes, 'B')} (usable {si(p.usable_memory_bytes, 'B')})")
-    usd = f"   ${p.usd_per_mtok:,.3f}/M tokens ({p.price_basis})" if p.usd_per_mtok is not None else ""
-    c.print(f"energy {si(p.energy_j, 'J')}, {si(p.j_per_token, 'J')}/token, mean {p.avg_power_w:,.0f} W{usd}")
+    usd = ""
+    if p.usd_per_mtok is not None:
+        lo_hi = p.bands.get("usd_per_mtok")
+        usd = (f"   ${p.usd_per_mtok:,.3f}/M tokens" + (f" (${lo_hi[0]:,.3f}-{lo_hi[1]:,.3f})" if lo_hi else "")
+               + f", {p.price_basis}")
+    c.print(f"energy {banded(p, 'energy_j', 'J')}, {banded(p, 'j_per_token', 'J')}/token, mean "
+            f"{p.avg_power_w:,.0f} W{usd}")
+    for n in p.notes:
+        c.print(f"note: {n}")
     if p.accuracy:
         c.print(f"IPW {p.ipw:.3g} /W, IPJ {p.ipj:.3g} /J  ({p.accuracy.benchmark} {p.accuracy.value_pct:g}%)")
     if per_op:
@@ -166,33 +201,54 @@ def select_cli(
     by: str = _O("tokens_per_s", "--rank", help="tokens_per_s | usd_per_mtok | j_per_token | ipw | ipj | ttft_s | tpot_s"),
     kind: str = _O(None, "--kind", help="only gpu, cpu, soc or accelerator"),
     no_tp: bool = _O(False, "--no-tp", help="never split a model over several devices"),
+    number_format: str = _O("int", "--number-format", help="int (int8/int4) or float (fp8/fp4)"),
+    runtime: str = _O(DEFAULT_RUNTIME, "--runtime", help="runtime profile: " + ", ".join(runtime_names())),
     as_json: bool = _O(False, "--json", help="print one JSON document"),
 ) -> None:
     """Rank devices for a workload (tensor parallelism where one device does not fit), with the Pareto front."""
 
     m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, 1,
-                           1.0, 1.0)
+                           1.0, 1.0, number_format)
     devs = [d for d in hwdb.load().values() if kind is None or d.kind == kind]
     df = rank(m, sc, devices=devs, by=by, slo_ttft_s=None if slo_ttft_ms is None else slo_ttft_ms / 1e3,
-              slo_tpot_s=None if slo_tpot_ms is None else slo_tpot_ms / 1e3, allow_tp=not no_tp)
+              slo_tpot_s=None if slo_tpot_ms is None else slo_tpot_ms / 1e3, allow_tp=not no_tp, runtime=runtime)
+    rt = get_profile(runtime)
     df = pareto_front(df, minimize=["j_per_token"], maximize=["tokens_per_s"])
     if as_json:
         typer.echo(dumps({"model": m.id, "scenario": sc, "rank_by": by, "kind": MODELED,
+                          "runtime": {"name": rt.name, "title": rt.title, "default": DEFAULT_RUNTIME,
+                                      "is_default": rt.name == DEFAULT_RUNTIME},
                           "slo": {"ttft_s": None if slo_ttft_ms is None else slo_ttft_ms / 1e3,
                                   "tpot_s": None if slo_tpot_ms is None else slo_tpot_ms / 1e3},
                           "pareto_objectives": {"minimize": ["j_per_token"], "maximize": ["tokens_per_s"]},
                           "devices": df.to_dict(orient="records")}))
         return
-    t = Table(title=f"{m.name}: {sc.label()} — ranked by {by} (modeled)")
+    default = " (the default)" if rt.name == DEFAULT_RUNTIME else ""
+    t = Table(title=f"{m.name}: {sc.label()} — ranked by {by} (modeled, runtime {rt.name}{default}; "
+                    f"{by} shown with its 80% band)")
     for col in ("rank", "device", "tp", "TTFT", "TPOT", "tok/s", "$/Mtok", "J/tok", "IPW", "pareto", "note"):
         t.add_column(col, justify="left" if col in ("device", "note") else "right")
-    for r in df.itertuples():
-        note = r.fit_reason if not r.fits else ("misses SLO" if not r.meets_slo else "")
-        t.add_row("-" if r.rank != r.rank else f"{r.rank:.0f}", r.device_id, str(r.tp), si(r.ttft_s, "s"),
-                  si(r.tpot_s, "s"), f"{r.tokens_per_s:,.1f}" if r.tokens_per_s == r.tokens_per_s else "-",
-                  f"{r.usd_per_mtok:,.3f}" if r.usd_per_mtok == r.usd_per_mtok else "-", si(r.j_per_token, "J"),
-                  f"{r.ipw:.3g}" if r.ipw == r.ipw else "-", "*" if r.pareto else "", note[:90])
-    Console(width=220).print(t)
+    fmt = {"ttft_s": lambda x: si(x, "s"), "tpot_s": lambda x: si(x, "s"), "tokens_per_s": lambda x: f"{x:,.1f}",
+           "usd_per_mtok": lambda x: f"{x:,.3f}", "j_per_token": lambda x: si(x, "J"), "ipw": lambda x: f"{x:.3g}"}
+    row = df.to_dict(orient="records")
+    for r in row:
+        def cell(k, r=r):
+            v = r.get(k)
+            if v is None or v != v:
+                return "-"
+            out = fmt[k](v)
+            lo, hi = r.get(f"{k}_lo"), r.get(f"{k}_hi")
+            if k == by and lo is not None and lo == lo:
+                out += f" ({fmt[k](lo)}-{fmt[k](hi)})"
+            return out
+
+        note = r["fit_reason"] if not r["fits"] else ("misses SLO" if not r["meets_slo"] else "")
+        if r.get("within_band_of"):
+            note = (note + "; " if note else "") + f"within band of {r['within_band_of']}"
+        t.add_row("-" if r["rank"] != r["rank"] else f"{r['rank']:.0f}", r["device_id"], str(r["tp"]), cell("ttft_s"),
+                  cell("tpot_s"), cell("tokens_per_s"), cell("usd_per_mtok"), cell("j_per_token"), cell("ipw"),
+                  "*" if r["pareto"] else "", note[:110])
+    Console(width=240).print(t)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from types import MappingProxyType
 import pandas as pd
 
 import hwdb
-from hwdb.schema import DTYPES, Device
+from hwdb.schema import DTYPES, Device, ImplCurve
 from roofline.provenance import MEASURED, MODELED
 
 # Documented defaults, by device kind. Reasons:
@@ -94,3 +94,18 @@ def efficiency_table(devices: list[Device] | None = None, calibrated: bool = Tru
                      **{f"compute_{dt}": e.compute_for(dt) if dt in d.peak_ops_per_s else None for dt in DTYPES},
                      "memory": e.memory, "launch_overhead_s": e.launch_overhead_s, "source": e.source})
     return pd.DataFrame(rows)
+
+
+def curve_time_s(curve: ImplCurve, t_compute_s: float, t_memory_s: float, flops: float) -> tuple[float, str]:
+    """(time of one call, bound) under an implementation's fitted curve (``hwdb.schema.ImplCurve``).
+
+    t_compute_s / t_memory_s are the call's datasheet roof times; the compute efficiency falls off at small sizes
+    as s / (s + half_flops) (tile occupancy and wave quantization), and ``floor_s`` is the latency floor."""
+    ce = curve.compute_eff * (flops / (flops + curve.half_flops) if curve.half_flops and flops > 0 else 1.0)
+    t_c = t_compute_s / ce if t_compute_s > 0 else 0.0
+    t_m = t_memory_s / curve.memory_eff if t_memory_s > 0 else 0.0
+    roof = max(t_c, t_m)
+    bound = "compute" if t_c >= t_m else "memory"
+    if curve.floor_s > roof:
+        bound = "overhead"
+    return roof + curve.floor_s, bound

@@ -106,6 +106,7 @@ class RuntimeProfile:
     held_out: tuple[dict, ...] = ()  # per-document held-out summaries from the fit
     fitted: str = ""  # date of the fit, "" for a documented profile
     path: str = ""
+    residuals: tuple[dict, ...] = ()  # every held-out residual the bands came from (point, group, class, value)
 
     def param(self, name: str) -> float:
         p = self.params.get(name)
@@ -142,7 +143,7 @@ class RuntimeProfile:
             params[k] = Param(k, float(v), "fitted", old.sources if old else ("trial",), None, "")
         return RuntimeProfile(name=self.name, title=self.title, description=self.description,
                               params=MappingProxyType(params), bands=self.bands, documents=self.documents,
-                              held_out=self.held_out, fitted=self.fitted, path=self.path)
+                              held_out=self.held_out, fitted=self.fitted, path=self.path, residuals=self.residuals)
 
 
 def vendor_key(device: Device) -> str:
@@ -168,7 +169,7 @@ def _num(path: Path, where: str, v) -> float:
 
 def parse_profile(path: Path, raw: dict) -> RuntimeProfile:
     """Validate one profile document; raise DataFileError naming the file and the field."""
-    allowed = {"name", "title", "description", "fitted", "document", "param", "band", "held_out"}
+    allowed = {"name", "title", "description", "fitted", "document", "param", "band", "held_out", "residual"}
     for k in raw:
         if k not in allowed:
             raise _err(path, k, "unknown field")
@@ -219,9 +220,15 @@ def parse_profile(path: Path, raw: dict) -> RuntimeProfile:
             raise _err(path, where, f"lo {lo} > hi {hi}")
         bands[cls] = Band(cls, lo, hi, int(b["n"]), float(b.get("coverage", 0.8)), str(b["basis"]))
     held_out = tuple(dict(h) for h in raw.get("held_out", []))
+    residuals = []
+    for i, r in enumerate(raw.get("residual", [])):
+        if not isinstance(r, dict) or not {"point", "group", "device_class", "measured_class", "value"} <= set(r):
+            raise _err(path, f"residual[{i}]", "needs point, group, device_class, measured_class and value")
+        residuals.append(dict(r))
     return RuntimeProfile(name=raw["name"], title=raw["title"], description=str(raw.get("description", "")),
                           params=MappingProxyType(params), bands=MappingProxyType(bands), documents=tuple(docs),
-                          held_out=held_out, fitted=str(raw.get("fitted", "")), path=str(path))
+                          held_out=held_out, fitted=str(raw.get("fitted", "")), path=str(path),
+                          residuals=tuple(residuals))
 
 
 def load_profile_file(path: str | Path) -> RuntimeProfile:

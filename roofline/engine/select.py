@@ -12,6 +12,7 @@ import hwdb
 from hwdb.schema import Device
 from roofline.engine.catalog import ModelSpec, get_model
 from roofline.engine.predict import Prediction, predict
+from roofline.engine.runtime import RuntimeProfile, get_profile
 from roofline.engine.scenario import Scenario
 from roofline.errors import InputError, UnsupportedDtypeError
 
@@ -21,19 +22,22 @@ RANK_KEYS: dict[str, bool] = {
     "usd_per_mtok": False, "j_per_token": False, "ipw": True, "ipj": True,
 }
 TP_DEGREES = (1, 2, 4, 8, 16)
+BAND_KEYS = ("ttft_s", "tpot_s", "tokens_per_s", "tokens_per_s_per_device", "usd_per_mtok", "j_per_token", "ipw", "ipj")
 COLUMNS = ["device_id", "name", "kind", "vendor", "tp", "fits", "fit_reason", "ttft_s", "tpot_s", "tokens_per_s",
            "tokens_per_s_per_device", "usd_per_mtok", "j_per_token", "avg_power_w", "ipw", "ipj", "memory_bytes",
-           "bound", "efficiency_kind", "energy_kind", "meets_slo", "rank"]
+           "bound", "efficiency_kind", "energy_kind", "meets_slo", "rank",
+           *[f"{k}_{s}" for k in BAND_KEYS for s in ("lo", "hi")], "runtime", "band_class", "within_band_of"]
 
 
-def _candidate(m: ModelSpec, d: Device, sc: Scenario, allow_tp: bool) -> tuple[Prediction | None, str]:
+def _candidate(m: ModelSpec, d: Device, sc: Scenario, allow_tp: bool,
+               runtime: RuntimeProfile | str | None = None) -> tuple[Prediction | None, str]:
     """The prediction at the scenario's TP, or the smallest TP degree that fits when allowed."""
     degrees = [sc.tp] + ([t for t in TP_DEGREES if t > sc.tp] if allow_tp and d.interconnect_bw_bytes_per_s else [])
     first: Prediction | None = None
     why = ""
     for t in degrees:
         try:
-            p = predict(m, d, sc.with_(tp=t))
+            p = predict(m, d, sc.with_(tp=t), runtime=runtime)
         except UnsupportedDtypeError as e:  # before InputError, its base: no dtype path at any TP
             return None, str(e)
         except InputError as e:  # TP not dividing heads, no interconnect
@@ -47,10 +51,12 @@ def _candidate(m: ModelSpec, d: Device, sc: Scenario, allow_tp: bool) -> tuple[P
 
 def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | str] | None = None,
          by: str = "tokens_per_s", slo_ttft_s: float | None = None, slo_tpot_s: float | None = None,
-         allow_tp: bool = True) -> pd.DataFrame:
+         allow_tp: bool = True, runtime: RuntimeProfile | str | None = None) -> pd.DataFrame:
     """Rank devices for ``model`` under ``scenario``: rows that fit and meet the SLOs get rank 1, 2, ...
     by ``by``; the others follow with rank NaN. With allow_tp, a device that cannot hold the model alone
-    is tried at TP 2, 4, 8, 16 (heads permitting) and reported at the smallest degree that fits."""
+    is tried at TP 2, 4, 8, 16 (heads permitting) and reported at the smallest degree that fits.
+    Every figure carries its band (``*_lo`` / ``*_hi``); ``within_band_of`` lists the ranked devices whose band
+    on ``by`` overlaps this one's (the ranking between them is within the model's uncertainty)."""
 
     if by not in RANK_KEYS:
         raise InputError(f"cannot rank by {by!r} (use {', '.join(RANK_KEYS)})")
@@ -60,9 +66,10 @@ def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | 
     m = get_model(model)
     scenario.validate(m)
     devs = list(hwdb.load().values()) if devices is None else [hwdb.get(d) if isinstance(d, str) else d for d in devices]
+    rt = get_profile(runtime)
     rows = []
     for d in devs:
-        p, why = _candidate(m, d, scenario, allow_tp)
+        p, why = _candidate(m, d, scenario, allow_tp, rt)
         base = {"device_id": d.id, "name": d.name, "kind": d.kind, "vendor": d.vendor}
         if p is None:
             rows.append({**base, "tp": scenario.tp, "fits": False, "fit_reason": why, "meets_slo": False})
@@ -73,11 +80,16 @@ def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | 
                      "tokens_per_s_per_device": p.tokens_per_s_per_device, "usd_per_mtok": p.usd_per_mtok,
                      "j_per_token": p.j_per_token, "avg_power_w": p.avg_power_w, "ipw": p.ipw, "ipj": p.ipj,
                      "memory_bytes": p.memory_bytes, "bound": p.bound, "efficiency_kind": p.efficiency_kind,
-                     "energy_kind": p.energy_kind, "meets_slo": bool(meets)})
+                     "energy_kind": p.energy_kind, "meets_slo": bool(meets), "runtime": p.runtime,
+                     "band_class": p.band.device_class if p.band else "",
+                     **{f"{k}_{side}": p.bands[k][i] for k in BAND_KEYS if k in p.bands
+                        for i, side in enumerate(("lo", "hi"))}})
     df = pd.DataFrame(rows, columns=COLUMNS)
     for c in ("ttft_s", "tpot_s", "tokens_per_s", "tokens_per_s_per_device", "usd_per_mtok", "j_per_token",
-              "avg_power_w", "ipw", "ipj", "memory_bytes"):
+              "avg_power_w", "ipw", "ipj", "memory_bytes", *[f"{k}_{s}" for k in BAND_KEYS for s in ("lo", "hi")]):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    df["runtime"] = df["runtime"].fillna(rt.name)
+    df["band_class"] = df["band_class"].fillna("")
     df["fits"] = df["fits"].astype(bool)
     df["meets_slo"] = df["meets_slo"].astype(bool)
     df["fit_reason"] = df["fit_reason"].fillna("")
@@ -86,6 +98,13 @@ def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | 
     df["rank"] = math.nan
     df.loc[order, "rank"] = np.arange(1, len(order) + 1, dtype=float)
     rest = df.index.difference(order)
+    df["within_band_of"] = ""
+    if f"{by}_lo" in df.columns:
+        lo, hi = df[f"{by}_lo"], df[f"{by}_hi"]
+        for i in order:
+            near = [str(df.at[j, "device_id"]) for j in order if j != i and pd.notna(lo[i]) and pd.notna(lo[j])
+                    and max(lo[i], lo[j]) <= min(hi[i], hi[j])]
+            df.at[i, "within_band_of"] = ",".join(near)
     return df.loc[list(order) + list(rest)].reset_index(drop=True)
 
 

@@ -105,7 +105,8 @@ def context_options(max_context: int, lo: int = 128) -> list[int]:
 
 
 def prediction_metrics(pred, device: Device) -> list[dict]:
-    """The headline numbers of a Prediction, each with label, value (SI), unit, kind and source.
+    """The headline numbers of a Prediction, each with label, value (SI), unit, kind, source and its 80% band
+    (``lo`` / ``hi``, None where the figure carries none).
 
     Latencies and rates are None when the configuration does not fit (it is not silently timed)."""
     fits = bool(getattr(pred, "fits", True))
@@ -118,7 +119,7 @@ def prediction_metrics(pred, device: Device) -> list[dict]:
     acc = getattr(pred, "accuracy", None)
     acc_src = f"{acc.benchmark} {acc.value_pct:g}% ({acc.source})" if acc is not None else "no published accuracy"
     price_src = cite(device, "price.cloud_usd_per_h") if device.cloud_usd_per_h else "no public price"
-    return [
+    rows = [
         {"key": "ttft_s", "label": "TTFT", "value": timed(pred.ttft_s), "unit": "s", "kind": MODELED, "source": src},
         {"key": "tpot_s", "label": "TPOT", "value": timed(pred.tpot_s), "unit": "s", "kind": MODELED, "source": src},
         {"key": "tokens_per_s", "label": "tokens/s", "value": timed(pred.tokens_per_s), "unit": "tok/s",
@@ -134,6 +135,14 @@ def prediction_metrics(pred, device: Device) -> list[dict]:
         {"key": "ipw", "label": "IPW", "value": timed(getattr(pred, "ipw", None)), "unit": "1/W", "kind": MODELED,
          "source": acc_src},
     ]
+    bands = getattr(pred, "bands", {}) or {}
+    band = getattr(pred, "band", None)
+    for r in rows:
+        lo, hi = bands.get(r["key"], (None, None))
+        r["lo"], r["hi"] = (timed(lo), timed(hi)) if r["value"] is not None else (None, None)
+        r["band_source"] = (f"80% band of runtime {getattr(pred, 'runtime', '')} on {band.device_class}: {band.basis}"
+                            if band is not None and r["lo"] is not None else "")
+    return rows
 
 
 def memory_breakdown(pred, device: Device) -> pd.DataFrame:
