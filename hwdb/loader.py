@@ -196,7 +196,7 @@ _MEASURED_KEYS = {"device", "run_id", "date", "source", "copy_bw_bytes_per_s", "
                   "idle_state", "e_flop_j", "e_byte_j", "compute_eff", "memory_eff", "launch_overhead_s", "note",
                   "impl"}
 _CURVE_KEYS = {"kernel", "impl", "compute_eff", "memory_eff", "floor_s", "half_flops", "n_fit", "held_out_median_err",
-               "note"}
+               "power_w", "note"}
 
 
 def _curves(path: Path, raw: dict) -> dict[str, ImplCurve]:
@@ -228,6 +228,7 @@ def _curves(path: Path, raw: dict) -> dict[str, ImplCurve]:
                              n_fit=int(_num(path, f"{where}.n_fit", c.get("n_fit", 0), positive=False)),
                              held_out_median_err=None if held is None else _num(path, f"{where}.held_out_median_err",
                                                                                  held, positive=False),
+                             power_w=_num(path, f"{where}.power_w", c["power_w"]) if "power_w" in c else None,
                              note=str(c.get("note", "")))
     return out
 

@@ -57,6 +57,7 @@ class ImplCurve:
     half_flops: float = 0.0
     n_fit: int = 0
     held_out_median_err: float | None = None
+    power_w: float | None = None  # static power while it runs: energy = power x time + dynamic J/FLOP, J/byte terms
     note: str = ""
 
     @property

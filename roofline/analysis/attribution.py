@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 import hwdb
-from roofline.engine.efficiency import Efficiency, efficiency_for
+from roofline.engine.efficiency import Efficiency, curve_time_s, efficiency_for
 from roofline.engine.energy import coefficients_for
 from roofline.engine.model import compute_dtype_for, estimate
 from roofline.errors import InputError, UnsupportedDtypeError
@@ -37,10 +37,11 @@ COMPARE_COLUMNS: dict[str, str] = {
     "compute_dtype": "the device ceiling the row was priced on",
     "efficiency_kind": "modeled | measured (calibrated)",
     "energy_kind": "modeled | measured (calibrated)",
+    "curve": "the implementation curve the time came from (kernel/impl), '' for the device-level model",
 }
 
 def _nan_pred() -> dict:
-    return {c: (float("nan") if c not in ("bound", "compute_dtype", "efficiency_kind", "energy_kind") else "")
+    return {c: (float("nan") if c not in ("bound", "compute_dtype", "efficiency_kind", "energy_kind", "curve") else "")
             for c in COMPARE_COLUMNS}
 
 
@@ -79,16 +80,24 @@ def compare(df: pd.DataFrame, calibrated: bool = True, devices: dict | None = No
                 continue
             roof_s = max(est.compute_time_s, est.memory_time_s)
             peak_s = max(peak_est.compute_time_s, peak_est.memory_time_s)
-            p.update(predicted_s=est.time_s, predicted_energy_j=est.energy_j, bound=est.bound,
+            time_s, energy_j, bound = est.time_s, est.energy_j, est.bound
+            curve = dev.measured.curve_for(str(row.kernel), str(getattr(row, "impl", ""))) \
+                if calibrated and dev.measured is not None else None
+            if curve is not None:  # the implementation's own fitted curve, not the device-level roof
+                time_s, bound = curve_time_s(curve, flops / dev.peak(cdt), nbytes / dev.mem_bw_bytes_per_s, flops)
+                energy_j = (curve.power_w * time_s + coef.dynamic_energy_j(flops, nbytes, cdt)
+                            if curve.power_w is not None else coef.energy_j(time_s, flops, nbytes, cdt))
+                p["curve"] = curve.key
+            p.update(predicted_s=time_s, predicted_energy_j=energy_j, bound=bound,
                      attainable_flops_per_s=est.attainable_flops_per_s, compute_dtype=cdt,
                      efficiency_kind=eff.kind, energy_kind=coef.kind)
             if med > 0:
-                p["time_err"] = med / est.time_s - 1 if est.time_s > 0 else float("nan")
+                p["time_err"] = med / time_s - 1 if time_s > 0 else float("nan")
                 p["pct_of_roof"] = roof_s / med
                 p["pct_of_peak"] = peak_s / med
             e = float(getattr(row, "energy_j", float("nan")))
-            if math.isfinite(e) and est.energy_j > 0:
-                p["energy_err"] = e / est.energy_j - 1
+            if math.isfinite(e) and energy_j > 0:
+                p["energy_err"] = e / energy_j - 1
         preds.append(p)
     out = df.reset_index(drop=True).copy()
     pred = pd.DataFrame(preds, columns=list(COMPARE_COLUMNS)) if preds else pd.DataFrame(columns=list(COMPARE_COLUMNS))
@@ -111,6 +120,23 @@ def holdout_mask(df: pd.DataFrame, holdout_frac: float = 0.25, seed: int = 0) ->
         h = hashlib.sha256(f"{seed}:{row_key(row)}".encode()).digest()
         out[i] = int.from_bytes(h[:8], "big") / 2**64 < holdout_frac
     return out
+
+
+def fidelity_by_impl(df: pd.DataFrame) -> pd.DataFrame:
+    """|time_err| by implementation (kernel/impl) and split: kernel, impl, split, n, median_abs_err, max_abs_err.
+    ``df`` is compare()'s output with a boolean ``holdout`` column."""
+    hold = df["holdout"].to_numpy(bool) if "holdout" in df.columns else np.zeros(len(df), bool)
+    recs = []
+    err = df["time_err"].abs().to_numpy(float)
+    for (kernel, impl), idx in df.groupby(["kernel", "impl"], sort=True).groups.items():
+        pos = df.index.get_indexer(idx)
+        for split, mask in (("fit", ~hold[pos]), ("held-out", hold[pos])):
+            v = err[pos][mask]
+            v = v[np.isfinite(v)]
+            recs.append({"kernel": kernel, "impl": impl, "split": split, "n": int(v.size),
+                         "median_abs_err": float(np.median(v)) if v.size else float("nan"),
+                         "max_abs_err": float(v.max()) if v.size else float("nan")})
+    return pd.DataFrame(recs, columns=["kernel", "impl", "split", "n", "median_abs_err", "max_abs_err"])
 
 
 def fidelity(df: pd.DataFrame, holdout_frac: float = 0.25, seed: int = 0) -> pd.DataFrame:

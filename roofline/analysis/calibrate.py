@@ -1,35 +1,53 @@
-"""Calibrate a device from measured traces: efficiencies, launch overhead and energy coefficients.
+"""Calibrate a device from measured traces: its ceilings from ceiling kernels, each implementation's own curve.
 
-- launch overhead: tiny kernels (roof time < 5% of measured) -> median of measured - modeled roof time;
-- compute efficiency per dtype: the compute-bound points (intensity above the dtype's ridge) -> the best
-  achieved FLOP/s (overhead removed) / datasheet peak;
-- memory efficiency: the memory-bound points -> best achieved bytes/s / datasheet bandwidth;
-- energy: non-negative least squares of energy_j on [time_s, flops of each dtype, bytes], relative
-  (each row weighted by 1/energy_j) -> idle/static power (W), J/FLOP per dtype, J/byte.
-A deterministic fraction of configurations is held out of the fit; fidelity is reported on both.
-The result is written with ``hwdb.write_measured`` (never by hand).
+Efficiency belongs to (device, implementation, op class, size), so the fit has two levels:
+
+- **Device ceilings** from ceiling rows only: the ceiling kernels (``kernels/ceilings.py``: ``copy``, ``matmul``)
+  and the largest call of each designated vendor-library peer (``CEILING_PEERS``: cuBLAS through torch's linear
+  and ``_int_mm``). A robust log-space fit (``scipy.optimize.least_squares``, soft L1) of
+  time = max(t_compute / eff_c[dtype], t_memory / eff_m) + launch gives the compute ceiling per dtype, the memory
+  ceiling (only from copies) and the launch overhead; a slow peer never moves them. Energy (idle / static power,
+  J per FLOP per dtype, J per byte) is a non-negative least squares on the ceiling rows' measured energy
+  (relative residuals); with too few rows only the per-dtype J/FLOP is fitted, idle and J/byte kept from the
+  overlay in place.
+- **Implementation curves** for every other (kernel, impl): time = max(t_c / (eff_c s / (s + s_half)),
+  t_m / eff_m) + floor, s = FLOPs of the call, fitted the same robust way on that implementation's rows with
+  weak priors at the device ceilings (``hwdb.schema.ImplCurve``; ``roofline.analysis.attribution.compare`` uses it).
+
+A deterministic fraction of configurations is held out of both fits; fidelity is reported on fit and held-out
+rows, overall and by implementation, next to the overlay in place on the same held-out rows. ``write_calibration``
+refuses an overlay that predicts the held-out rows worse than the one in place unless forced (and then says so in
+the file). The result is written with ``hwdb.write_measured`` (never by hand).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import least_squares
 
 import hwdb
 from hwdb.loader import MEASURED_DIR
-from hwdb.schema import Measured, frozen_map
-from roofline.analysis.attribution import compare, fidelity, holdout_mask
+from hwdb.schema import Device, ImplCurve, Measured, frozen_map
+from roofline.analysis.attribution import compare, fidelity, fidelity_by_impl, holdout_mask
+from roofline.engine.efficiency import efficiency_for
+from roofline.engine.energy import coefficients_for
 from roofline.engine.model import compute_dtype_for
 from roofline.errors import InputError, UnsupportedDtypeError
 from roofline.measure.traces import normalize
 from roofline.ops import hwdb_dtype
 
-TINY_ROOF_FRACTION = 0.05  # a kernel whose roof time is < 5% of its measured time is launch-bound
 MEASURED_ENERGY = ("nvml-counter", "rapl")  # modeled energies are never fitted
+CEILING_KERNELS = ("copy", "matmul")  # kernels/ceilings.py
+CEILING_PEERS = ("torch-bf16-linear", "torch-fp16-linear", "torch-int-mm")  # vendor GEMMs: their largest call
+ROBUST_SCALE = 0.1  # soft-L1 knee (log time): rows more than ~10% off count linearly
+PRIOR_WEIGHT = 0.1  # the priors only decide what the rows leave open (a parameter no row constrains)
+DEFAULT_FLOOR_S = 4e-6
 
 
 @dataclass(frozen=True)
@@ -50,21 +68,48 @@ class Calibration:
     n_holdout: int = 0
     fidelity: tuple[dict, ...] = ()  # attribution.fidelity records with the calibrated model
     notes: tuple[str, ...] = ()
+    curves: dict[str, ImplCurve] = field(default_factory=dict)
+    by_impl: tuple[dict, ...] = ()  # attribution.fidelity_by_impl records with the calibrated model
+    in_place_held_out: float | None = None  # median held-out |time err| of the overlay in place
+    forced: bool = False
+    idle_state: str = "fitted static power (time coefficient of the energy fit)"
+
+    @property
+    def held_out_median(self) -> float:
+        for f in self.fidelity:
+            if f["metric"] == "time" and f["split"] == "held-out":
+                return float(f["median_abs_err"])
+        return math.nan
+
+    @property
+    def worse_than_in_place(self) -> bool:
+        h, old = self.held_out_median, self.in_place_held_out
+        return old is not None and math.isfinite(h) and math.isfinite(old) and h > old
 
     def fields(self) -> dict:
         """The hwdb measured-overlay fields (only what was fitted; zero coefficients left out)."""
         pos = lambda d: {k: float(v) for k, v in d.items() if v and v > 0}  # noqa: E731
+        note = (f"fit on {self.n_fit} rows, {self.n_holdout} held out; held-out median time error "
+                f"{self.held_out_median:.1%}" + (f" (overlay it replaced: {self.in_place_held_out:.1%})"
+                                                 if self.in_place_held_out is not None else ""))
+        if self.forced:
+            note += "; WRITTEN WITH --force although it predicts the held-out rows worse than the overlay it replaced"
         f = {"run_id": "+".join(self.run_ids)[:200] or "unknown", "date": date.today().isoformat(),
              "source": f"roofline calibrate on traces {', '.join(self.run_ids)}"[:500],
              "copy_bw_bytes_per_s": self.copy_bw_bytes_per_s, "idle_power_w": self.idle_power_w,
-             "idle_state": "fitted static power (time coefficient of the energy fit)" if self.idle_power_w else None,
+             "idle_state": self.idle_state if self.idle_power_w else None,
              "e_byte_j": self.e_byte_j or None, "memory_eff": self.memory_eff,
-             "launch_overhead_s": self.launch_overhead_s,
-             "note": f"fit on {self.n_fit} rows, {self.n_holdout} held out; " + "; ".join(self.notes)}
+             "launch_overhead_s": self.launch_overhead_s, "note": "; ".join([note, *self.notes])}
         for k in ("matmul_ops_per_s", "e_flop_j", "compute_eff"):
             t = pos(getattr(self, k))
             if t:
                 f[k] = t
+        if self.curves:
+            f["impl"] = {k: {"kernel": c.kernel, "impl": c.impl, "compute_eff": c.compute_eff,
+                             "memory_eff": c.memory_eff, "floor_s": c.floor_s, "half_flops": c.half_flops,
+                             "n_fit": c.n_fit, "held_out_median_err": c.held_out_median_err, "power_w": c.power_w,
+                             "note": c.note}
+                         for k, c in sorted(self.curves.items())}
         return {k: v for k, v in f.items() if v is not None}
 
 
@@ -114,9 +159,8 @@ def _rows_for(df: pd.DataFrame, device_id: str | None) -> tuple[pd.DataFrame, st
     return sel.reset_index(drop=True), device_id, notes
 
 
-def _roofs(df: pd.DataFrame, dev) -> pd.DataFrame:
+def _roofs(df: pd.DataFrame, dev: Device) -> pd.DataFrame:
     """Per row: compute dtype, datasheet compute and memory times (no efficiency), ridge."""
-
     cdt = []
     for d in df["dtype"]:
         try:
@@ -133,87 +177,201 @@ def _roofs(df: pd.DataFrame, dev) -> pd.DataFrame:
     return out[out["cdt"] != ""]
 
 
-def _fit_time(r: pd.DataFrame, dev, notes: list[str]) -> tuple[dict, float | None, float | None]:
-    def effs(overhead: float) -> tuple[dict, float | None]:
-        t = (r["median_s"] - overhead).clip(lower=1e-12)
-        comp = {}
-        cb = r[(r["flops"] > 0) & (r["intensity"] >= r["ridge"])]
-        for dt, g in cb.groupby("cdt"):
-            comp[dt] = float(min((g["t_c"] / t[g.index]).max(), 1.0))
-        mb = r[(r["bytes"] > 0) & ~(r["intensity"] >= r["ridge"]) & (r["t_m"] >= TINY_ROOF_FRACTION * r["median_s"])]
-        mem = float(min((mb["t_m"] / t[mb.index]).max(), 1.0)) if len(mb) else None
-        return comp, mem
-
-    roof = np.maximum(r["t_c"].fillna(0), r["t_m"])
-    tiny = r[roof < TINY_ROOF_FRACTION * r["median_s"]]
-    overhead = float(np.median(tiny["median_s"] - roof[tiny.index])) if len(tiny) else None
-    comp, mem = effs(overhead or 0.0)
-    if len(tiny):  # second pass: remove the efficiency-scaled roof, not the datasheet one
-        ec = np.array([comp.get(c, 1.0) for c in tiny["cdt"]])
-        scaled = np.maximum(tiny["t_c"].fillna(0) / ec, tiny["t_m"] / (mem or 1.0))
-        overhead = max(float(np.median(tiny["median_s"] - scaled)), 0.0)
-        comp, mem = effs(overhead)
-    else:
-        notes.append("no tiny kernels: launch overhead not fitted")
-    if not comp:
-        notes.append("no compute-bound points: compute efficiency not fitted")
-    if mem is None:
-        notes.append("no memory-bound points: memory efficiency not fitted")
-    return comp, mem, overhead
+def ceiling_mask(r: pd.DataFrame) -> np.ndarray:
+    """Ceiling rows: the ceiling kernels, and each designated vendor peer's largest call per dtype."""
+    mask = r["kernel"].isin(CEILING_KERNELS).to_numpy().copy()
+    peers = r[r["impl"].isin(CEILING_PEERS) & (r["flops"] > 0)]
+    for _, g in peers.groupby(["impl", "cdt"]):
+        mask[r.index.get_indexer([g["flops"].idxmax()])] = True
+    return mask
 
 
-def _fit_energy(r: pd.DataFrame, notes: list[str]) -> tuple[float | None, dict, float | None]:
+def _robust_fit(r: pd.DataFrame, model, x0: np.ndarray, sig: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                starts: tuple[np.ndarray, ...] = ()) -> np.ndarray:
+    """least_squares on log(time) with soft-L1 loss and Gaussian priors (x0, sig) in log space; from the prior
+    and any other ``starts``, the lowest-cost solution (a floor-bound and a memory-bound reading of the same few
+    rows fit equally well: the priors decide between them)."""
+    meas = np.log(r["median_s"].to_numpy(float))
+
+    def res(x):
+        return np.concatenate([np.log(model(x)) - meas, PRIOR_WEIGHT * (x - x0) / sig])
+
+    best = None
+    for start in (x0, *starts):
+        sol = least_squares(res, np.clip(start, lo + 1e-9, hi - 1e-9), bounds=(lo, hi), loss="soft_l1",
+                            f_scale=ROBUST_SCALE)
+        if best is None or sol.cost < best.cost:
+            best = sol
+    return best.x
+
+
+def _fit_ceilings(c: pd.DataFrame, dev: Device, notes: list[str]) -> tuple[dict, float | None, float | None]:
+    """Compute ceiling per dtype, memory ceiling (copies only) and launch overhead from ceiling rows."""
+    base = efficiency_for(dev, calibrated=True)
+    dts = sorted(c.loc[c["flops"] > 0, "cdt"].unique())
+    has_mem = bool((c["kernel"] == "copy").any())
+    names = [f"c:{d}" for d in dts] + (["m"] if has_mem else []) + ["floor"]
+    x0 = np.array([math.log(base.compute_for(d)) for d in dts] + ([math.log(base.memory)] if has_mem else [])
+                  + [math.log(base.launch_overhead_s or DEFAULT_FLOOR_S)])
+    sig = np.array([math.log(4)] * len(dts) + ([math.log(2)] if has_mem else []) + [math.log(10)])
+    lo = np.array([math.log(1e-3)] * (len(names) - 1) + [math.log(1e-8)])
+    hi = np.array([0.0] * (len(names) - 1) + [math.log(1e-2)])
+    t_c, t_m = c["t_c"].fillna(0).to_numpy(float), c["t_m"].to_numpy(float)
+    didx = np.array([dts.index(d) if d in dts else 0 for d in c["cdt"]])
+    copy = (c["kernel"] == "copy").to_numpy()
+
+    def model(x):
+        ce = np.exp(x[: len(dts)])[didx] if dts else np.ones(len(c))
+        me = math.exp(x[len(dts)]) if has_mem else base.memory
+        tc = np.where(t_c > 0, t_c / ce, 0.0)
+        tm = np.where(copy, t_m / me, 0.0)  # only copies bound the memory ceiling
+        return np.maximum(tc, tm) + math.exp(x[-1])
+
+    x = _robust_fit(c, model, x0, sig, lo, hi)
+    comp = {d: float(math.exp(x[i])) for i, d in enumerate(dts)}
+    mem = float(math.exp(x[len(dts)])) if has_mem else None
+    if not has_mem:
+        notes.append("no copy rows: memory ceiling kept from the overlay in place")
+    if not dts:
+        notes.append("no compute ceiling rows: compute efficiency not fitted")
+    return comp, mem, float(math.exp(x[-1]))
+
+
+def _fit_curve(g: pd.DataFrame, ce0: float, me0: float, floor0: float, e_flop: dict[str, float],
+               e_byte: float) -> ImplCurve:
+    """One implementation's curve from its fit rows, pulled weakly toward the device ceilings."""
+    t_c, t_m = g["t_c"].fillna(0).to_numpy(float), g["t_m"].to_numpy(float)
+    s = g["flops"].to_numpy(float)
+    x0 = np.array([math.log(ce0), math.log(me0), math.log(floor0), math.log(1e8)])
+    sig = np.array([math.log(4), math.log(2), math.log(10), math.log(100)])
+    lo = np.array([math.log(1e-4), math.log(1e-4), math.log(1e-8), math.log(1.0)])
+    hi = np.array([0.0, 0.0, math.log(1e-1), math.log(1e15)])
+
+    def model(x):
+        ce = math.exp(x[0]) * s / (s + math.exp(x[3]))
+        tc = np.where(t_c > 0, t_c / np.maximum(ce, 1e-12), 0.0)
+        return np.maximum(tc, t_m / math.exp(x[1])) + math.exp(x[2])
+
+    floor_start = x0.copy()
+    floor_start[2] = math.log(0.9 * float(g["median_s"].min()))  # the smallest call is mostly latency
+    x = _robust_fit(g, model, x0, sig, lo, hi, starts=(floor_start,))
+    kernel, impl = str(g["kernel"].iloc[0]), str(g["impl"].iloc[0])
+    e = g[g["energy_method"].isin(MEASURED_ENERGY) & (g["energy_j"] > 0)]
+    dyn = np.array([e_flop.get(c, 0.0) for c in e["cdt"]]) * e["flops"] + e_byte * e["bytes"]
+    power = float(max(np.median((e["energy_j"] - dyn) / e["median_s"]), 0.0)) if len(e) else None
+    return ImplCurve(kernel=kernel, impl=impl, compute_eff=float(math.exp(x[0])), memory_eff=float(math.exp(x[1])),
+                     floor_s=float(math.exp(x[2])), half_flops=float(math.exp(x[3])), n_fit=len(g), power_w=power,
+                     note=f"fitted on {len(g)} rows (dtype {g['cdt'].iloc[0]})"
+                          + ("; power = static power while it runs: median of (energy - J/FLOP x FLOPs - J/byte x "
+                             "bytes) / time over those rows" if power is not None else ""))
+
+
+def _fit_energy(r: pd.DataFrame, dev: Device, notes: list[str]) -> tuple[float | None, dict, float | None]:
+    """NNLS of energy on [time, flops per dtype, bytes] over ceiling rows (relative residuals)."""
     e = r[r["energy_method"].isin(MEASURED_ENERGY) & (r["energy_j"] > 0)]
     dts = sorted(d for d in e.loc[e["flops"] > 0, "cdt"].unique())
     n_unknown = 2 + len(dts)
-    if len(e) < n_unknown + 1:
-        notes.append(f"{len(e)} rows with measured energy (need {n_unknown + 1}): energy not fitted")
+    w = 1.0 / e["energy_j"].to_numpy(float)
+    if len(e) >= n_unknown + 1:
+        cols = [e["median_s"].to_numpy(float)]
+        cols += [np.where(e["cdt"] == dt, e["flops"], 0.0).astype(float) for dt in dts]
+        cols.append(e["bytes"].to_numpy(float))
+        a = np.column_stack(cols) * w[:, None]  # relative residuals
+        scale = np.abs(a).max(axis=0)
+        scale[scale == 0] = 1.0
+        x = nnls(a / scale, np.ones(len(e))) / scale
+        return float(x[0]), {dt: float(v) for dt, v in zip(dts, x[1:-1], strict=True)}, float(x[-1])
+    old = coefficients_for(dev, calibrated=True)
+    if dev.measured is None or dev.measured.idle_power_w is None or not dts:
+        notes.append(f"{len(e)} ceiling rows with measured energy (need {n_unknown + 1}): energy not fitted")
         return None, {}, None
-    cols = [e["median_s"].to_numpy(float)]
-    cols += [np.where(e["cdt"] == dt, e["flops"], 0.0).astype(float) for dt in dts]
-    cols.append(e["bytes"].to_numpy(float))
-    a = np.column_stack(cols) / e["energy_j"].to_numpy(float)[:, None]  # relative residuals
-    scale = np.abs(a).max(axis=0)
-    scale[scale == 0] = 1.0
-    x = nnls(a / scale, np.ones(len(e))) / scale
-    return float(x[0]), {dt: float(v) for dt, v in zip(dts, x[1:-1], strict=True)}, float(x[-1])
+    # too few rows for every coefficient: idle and J/byte stay as the overlay in place has them, J/FLOP per dtype
+    # from the ceiling rows of that dtype
+    rest = e["energy_j"] - old.idle_w * e["median_s"] - old.e_byte_j * e["bytes"]
+    e_flop = {dt: float(max(np.median((rest / e["flops"])[e["cdt"] == dt]), 0.0)) for dt in dts}
+    notes.append(f"{len(e)} ceiling rows with measured energy: J/FLOP fitted per dtype, idle and J/byte kept from "
+                 "the overlay in place")
+    return old.idle_w, e_flop, old.e_byte_j
+
+
+def _measured(cal: Calibration) -> Measured:
+    f = cal.fields()
+    return Measured(run_id=f["run_id"], date=f["date"], source=f["source"],
+                    copy_bw_bytes_per_s=f.get("copy_bw_bytes_per_s"),
+                    matmul_ops_per_s=frozen_map(f.get("matmul_ops_per_s", {})), idle_power_w=f.get("idle_power_w"),
+                    e_flop_j=frozen_map(f.get("e_flop_j", {})), e_byte_j=f.get("e_byte_j"),
+                    compute_eff=frozen_map(f.get("compute_eff", {})), memory_eff=f.get("memory_eff"),
+                    launch_overhead_s=f.get("launch_overhead_s"), impl=frozen_map(cal.curves))
 
 
 def calibrate(df: pd.DataFrame, device_id: str | None = None, holdout_frac: float = 0.25, seed: int = 0) -> Calibration:
     """Fit the device's measured overlay from trace rows (see module doc); nothing is written here."""
-
     rows, device_id, notes = _rows_for(normalize(df), device_id)
+    rows = rows[rows["kernel"] != "serving"].reset_index(drop=True)  # serving rows calibrate a runtime, not a device
+    if rows.empty:
+        raise InputError(f"no kernel rows for {device_id} (serving rows calibrate a runtime: --runtime)")
     dev = hwdb.get(device_id)
     hold = holdout_mask(rows, holdout_frac, seed)
     r = _roofs(rows[~hold], dev)
     if r.empty:
         raise InputError(f"no fit rows with a dtype {device_id} has a ceiling for")
-    comp, mem, overhead = _fit_time(r, dev, notes)
-    idle, e_flop, e_byte = _fit_energy(r, notes)
-    ach = r["flops"] / r["median_s"]
-    copy = r[r["kernel"] == "copy"]
-    mm = r[(r["kernel"] == "matmul") & (r["flops"] > 0)]
+    cmask = ceiling_mask(r)
+    c = r[cmask]
+    if c.empty:
+        raise InputError(f"no ceiling rows for {device_id} in the fit rows: run the ceiling kernels (copy, matmul) "
+                         f"or a designated vendor peer ({', '.join(CEILING_PEERS)})")
+    comp, mem, overhead = _fit_ceilings(c, dev, notes)
+    idle, e_flop, e_byte = _fit_energy(c, dev, notes)
+    base = efficiency_for(dev, calibrated=True)
+    old_e = coefficients_for(dev, calibrated=True)
+    ef = {**old_e.e_flop_j, **e_flop}
+    eb = e_byte if e_byte is not None else old_e.e_byte_j
+    curves = {}
+    for (kernel, impl), g in r.groupby(["kernel", "impl"], sort=True):
+        if kernel in CEILING_KERNELS:
+            continue
+        dt = g["cdt"].iloc[0]
+        curves[f"{kernel}/{impl}"] = _fit_curve(g, comp.get(dt, base.compute_for(dt)), mem or base.memory,
+                                                overhead or base.launch_overhead_s, ef, eb)
+    ach = c["flops"] / c["median_s"]
+    copy = c[c["kernel"] == "copy"]
+    old = dev.measured
     cal = Calibration(
         device_id=device_id, run_ids=tuple(sorted(set(rows["run_id"].astype(str)))), compute_eff=comp, memory_eff=mem,
         launch_overhead_s=overhead,
-        copy_bw_bytes_per_s=float((copy["bytes"] / copy["median_s"]).max()) if len(copy) else None,
-        matmul_ops_per_s={dt: float(ach[g.index].max()) for dt, g in mm.groupby("cdt")},
+        copy_bw_bytes_per_s=float((copy["bytes"] / copy["median_s"]).max()) if len(copy) else
+        (old.copy_bw_bytes_per_s if old is not None else None),
+        matmul_ops_per_s={dt: float(ach[g.index].max()) for dt, g in c[c["flops"] > 0].groupby("cdt")},
         idle_power_w=idle, e_flop_j=e_flop, e_byte_j=e_byte, n_fit=int((~hold).sum()), n_holdout=int(hold.sum()),
-        notes=tuple(notes))
-    fields = cal.fields()
-    measured = Measured(run_id=fields["run_id"], date=fields["date"], source=fields["source"],
-                        copy_bw_bytes_per_s=fields.get("copy_bw_bytes_per_s"),
-                        matmul_ops_per_s=frozen_map(fields.get("matmul_ops_per_s", {})),
-                        idle_power_w=fields.get("idle_power_w"), e_flop_j=frozen_map(fields.get("e_flop_j", {})),
-                        e_byte_j=fields.get("e_byte_j"), compute_eff=frozen_map(fields.get("compute_eff", {})),
-                        memory_eff=fields.get("memory_eff"), launch_overhead_s=fields.get("launch_overhead_s"))
-    cmp = compare(rows, devices={device_id: replace(dev, measured=measured)})
+        notes=tuple(notes), curves=curves)
+    if mem is None and old is not None and old.memory_eff is not None:
+        cal = replace(cal, memory_eff=old.memory_eff)
+    if any("idle and J/byte kept" in n for n in notes) and old is not None:
+        cal = replace(cal, idle_state=f"kept from the overlay in place: {old.idle_state}".rstrip(": "))
+    cmp = compare(rows, devices={device_id: replace(dev, measured=_measured(cal))})
     cmp["holdout"] = hold
-    fid = fidelity(cmp)
-    return replace(cal, fidelity=tuple(fid.to_dict("records")))
+    # held-out error of each curve, and of the overlay in place on the same held-out rows
+    errs = cmp.assign(abs_err=cmp["time_err"].abs())
+    for key, cv in list(cal.curves.items()):
+        k, i = key.split("/", 1)
+        v = errs[(errs["kernel"] == k) & (errs["impl"] == i) & errs["holdout"]]["abs_err"].dropna()
+        cal.curves[key] = replace(cv, held_out_median_err=float(v.median()) if len(v) else None)
+    in_place = None
+    if hold.any():
+        before = compare(rows, devices={device_id: dev})["time_err"].abs().to_numpy(float)[hold]
+        before = before[np.isfinite(before)]
+        in_place = float(np.median(before)) if before.size else None
+    return replace(cal, fidelity=tuple(fidelity(cmp).to_dict("records")),
+                   by_impl=tuple(fidelity_by_impl(cmp).to_dict("records")), in_place_held_out=in_place)
 
 
-def write_calibration(cal: Calibration, measured_dir: Path | None = None) -> Path:
-    """Write the overlay hwdb/measured/<id>.toml atomically (validated by hwdb before the rename)."""
-
+def write_calibration(cal: Calibration, measured_dir: Path | None = None, force: bool = False) -> Path:
+    """Write the overlay hwdb/measured/<id>.toml atomically (validated by hwdb before the rename). Refuses an
+    overlay that predicts the held-out rows worse than the one in place unless ``force`` (then it says so)."""
+    if cal.worse_than_in_place and not force:
+        raise InputError(f"the fitted overlay predicts the held-out rows worse (median {cal.held_out_median:.1%}) "
+                         f"than the one in place ({cal.in_place_held_out:.1%}): nothing written (--force writes it "
+                         "and says so in the file)")
+    if cal.worse_than_in_place:
+        cal = replace(cal, forced=True)
     return hwdb.write_measured(cal.device_id, cal.fields(), measured_dir or MEASURED_DIR)

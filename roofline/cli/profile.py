@@ -22,6 +22,8 @@ from rich.table import Table
 import hwdb
 from roofline.analysis.attribution import compare, fidelity
 from roofline.analysis.calibrate import calibrate, write_calibration
+from roofline.cli.serving import calibrate_runtime
+from roofline.errors import InputError
 from roofline.fmt import dumps, si
 from roofline.measure import traces
 from roofline.measure.kineto import by_kind, kineto_trace_rows, read_kineto, summarize_kineto
@@ -230,25 +232,39 @@ def _save_import(save: bool, out: str | None, device: str | None, kind: str, fil
 
 
 def calibrate_cli(
-    traces_arg: str = typer.Argument(..., metavar="TRACES", help="run id, run folder, or a folder of runs"),
+    traces_arg: str = typer.Argument(None, metavar="[TRACES]", help="run id, run folder, or a folder of runs "
+                                     "(with --runtime: serving rows from import-serving; optional)"),
     device: str = typer.Option(None, "--device", help="hwdb id to calibrate (default: the traces' device)"),
     holdout: float = typer.Option(0.25, "--holdout", help="fraction of configurations held out of the fit"),
     seed: int = typer.Option(0, "--seed"),
     dry_run: bool = typer.Option(False, "--dry-run", help="fit and print; write nothing"),
+    force: bool = typer.Option(False, "--force", help="write an overlay even if it predicts the held-out rows worse "
+                                                      "than the one in place (the file says so)"),
+    runtime: str = typer.Option(None, "--runtime", help="fit a runtime profile instead (trtllm, vllm, llamacpp, ...; "
+                                                        "'all' refits every shipped profile from the validation set)"),
+    max_evals: int = typer.Option(None, "--max-evals", help="--runtime: cap on model evaluations per fit"),
+    out: str = typer.Option(None, "--out", help="--runtime: profile file to write (default: the shipped one)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
-    """Fit efficiencies, launch overhead and energy coefficients from traces; write hwdb/measured/<id>.toml."""
+    """Fit a device's ceilings and each implementation's curve from traces (hwdb/measured/<id>.toml), or with
+    --runtime a runtime profile from published and imported serving points (roofline/engine/runtimes/<name>.toml)."""
 
+    if runtime:
+        calibrate_runtime(runtime, traces_arg, dry_run, max_evals, as_json, out)
+        return
+    if not traces_arg:
+        raise InputError("calibrate needs TRACES (or --runtime R to fit a runtime profile)")
     cal = calibrate(load_any(traces_arg), device, holdout, seed)
-    path = None if dry_run else str(write_calibration(cal))
+    path = None if dry_run else str(write_calibration(cal, force=force))
     if as_json:
         typer.echo(dumps({"device_id": cal.device_id, "fields": cal.fields(), "fidelity": list(cal.fidelity),
-                          "notes": list(cal.notes), "written": path}))
+                          "by_impl": list(cal.by_impl), "in_place_held_out_median": cal.in_place_held_out,
+                          "held_out_median": cal.held_out_median, "notes": list(cal.notes), "written": path}))
         return
     c = Console(width=200)
     c.print(f"[bold]{cal.device_id}[/bold]: fit on {cal.n_fit} rows, {cal.n_holdout} held out")
     for k, v in cal.fields().items():
-        if k not in ("note", "source", "date"):
+        if k not in ("note", "source", "date", "impl"):
             c.print(f"  {k} = {v}")
     t = Table(title="fidelity (|measured / predicted - 1|)")
     for col in ("metric", "split", "n", "median", "p90"):
@@ -256,6 +272,19 @@ def calibrate_cli(
     for f in cal.fidelity:
         t.add_row(f["metric"], f["split"], str(f["n"]), _pct(f["median_abs_err"]), _pct(f["p90_abs_err"]))
     c.print(t)
+    t = Table(title="implementation curves and their time error")
+    for col in ("kernel", "impl", "eff_c", "eff_m", "floor", "fit rows", "fit median", "held-out rows", "held-out median"):
+        t.add_column(col)
+    by = {(r["kernel"], r["impl"], r["split"]): r for r in cal.by_impl}
+    for _, cv in sorted(cal.curves.items()):
+        f, h = by.get((cv.kernel, cv.impl, "fit"), {}), by.get((cv.kernel, cv.impl, "held-out"), {})
+        t.add_row(cv.kernel, cv.impl, f"{cv.compute_eff:.3g}", f"{cv.memory_eff:.3g}", si(cv.floor_s, "s"),
+                  str(f.get("n", 0)), _pct(f.get("median_abs_err", float("nan"))), str(h.get("n", 0)),
+                  _pct(h.get("median_abs_err", float("nan"))))
+    c.print(t)
+    if cal.in_place_held_out is not None:
+        c.print(f"held-out median time error {_pct(cal.held_out_median)}; the overlay in place: "
+                f"{_pct(cal.in_place_held_out)}")
     for n in cal.notes:
         c.print(f"note: {n}")
     typer.echo(f"written: {path}" if path else "dry run: nothing written")

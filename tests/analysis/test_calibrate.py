@@ -120,3 +120,72 @@ def test_calibrate_and_attribute_cli(tmp_path, monkeypatch, capsys, cli):
     assert len(doc["rows"]) == 47 and {f["split"] for f in doc["fidelity"]} == {"all", "fit", "held-out"}
     code, out, err = cli(["attribute", "synthetic-nope"])
     assert code == 2 and err.count("\n") == 1
+
+
+# ---- per-implementation calibration ---------------------------------------------------------------------------
+
+def _with_slow_peer(df: pd.DataFrame) -> pd.DataFrame:
+    """The synthetic trace plus a peer that runs 20x below the ceilings (a tinygemm-like implementation)."""
+    dev = hwdb.get("h100-sxm")
+    rows = []
+    for i, m in enumerate((64, 256, 1024, 4096)):
+        flops, nbytes = 2.0 * m * 8192 * 8192, 8192 * 8192 * 0.5 + 2 * m * 8192 * 2
+        t = max(flops / (dev.peak("bf16") * 0.03), nbytes / (dev.mem_bw_bytes_per_s * 0.4)) + 6e-6
+        rows.append({"run_id": "synthetic", "kernel": "w4a16_linear", "impl": "slow-peer",
+                     "shape": json.dumps({"M": m, "i": i}), "dtype": "bf16", "device_id": "h100-sxm",
+                     "device_name": "synthetic", "median_s": t, "p20_s": t, "p80_s": t, "reps": 100, "flops": flops,
+                     "bytes": nbytes, "energy_j": 300.0 * t, "energy_method": "nvml-counter"})
+    return traces.normalize(pd.concat([df, pd.DataFrame(rows)], ignore_index=True))
+
+
+def test_a_slow_peer_never_moves_the_device_ceilings_and_gets_its_own_curve():
+    base = calibrate(synthetic_trace(), "h100-sxm", holdout_frac=0.0)
+    both = calibrate(_with_slow_peer(synthetic_trace()), "h100-sxm", holdout_frac=0.0)
+    for dt in EFF_C:
+        assert both.compute_eff[dt] == pytest.approx(base.compute_eff[dt], rel=1e-6)
+    assert both.memory_eff == pytest.approx(base.memory_eff, rel=1e-6)
+    assert both.launch_overhead_s == pytest.approx(base.launch_overhead_s, rel=1e-6)
+    c = both.curves["w4a16_linear/slow-peer"]
+    assert c.compute_eff == pytest.approx(0.03, rel=0.05) and c.n_fit == 4
+    assert not any(k.startswith(("matmul/", "copy/")) for k in both.curves)  # ceiling kernels are the device
+
+
+def test_anchor_trace_held_out_error_by_implementation(trace_rows):
+    # the real H100 peer run (31 rows): the device-wide fit this replaced predicted the held-out rows at 90%
+    # median error (p90 273%); per-implementation curves on ceilings from cuBLAS's largest matmul only
+    from roofline.measure.traces import load_any
+
+    cal = calibrate(load_any("traces/h100-anchors-2026-11-22"), "h100-sxm")
+    fid = {(f["metric"], f["split"]): f for f in cal.fidelity}
+    assert fid[("time", "held-out")]["n"] == 8
+    # issue 16's target is 15%; this fit reaches 19% (three implementations with 1-3 fit rows whose efficiency
+    # does not follow size monotonically: benchmarks/FIDELITY.md)
+    assert cal.held_out_median < 0.20 and fid[("time", "fit")]["median_abs_err"] < 0.05
+    assert cal.in_place_held_out is not None and cal.held_out_median < cal.in_place_held_out
+    assert cal.compute_eff["bf16"] == pytest.approx(763.6e12 / 989.5e12, rel=0.01)  # cuBLAS 4096x8192x8192
+    splits = {(r["impl"], r["split"]) for r in cal.by_impl}
+    assert ("torch-tinygemm-int4", "held-out") in splits and ("sdpa-flash", "fit") in splits
+    assert cal.curves["w4a16_linear/torch-tinygemm-int4"].compute_eff < 0.05  # ~2% of roof, not the device's 77%
+
+
+def test_an_overlay_worse_than_the_one_in_place_is_refused_unless_forced(tmp_path):
+    from dataclasses import replace
+
+    from roofline.errors import InputError
+
+    cal = calibrate(synthetic_trace(), "h100-sxm")
+    worse = replace(cal, in_place_held_out=cal.held_out_median / 2)
+    with pytest.raises(InputError, match="worse.*--force"):
+        write_calibration(worse, tmp_path)
+    assert not list(tmp_path.iterdir())
+    path = write_calibration(worse, tmp_path, force=True)
+    assert "WRITTEN WITH --force" in path.read_text()
+    hwdb.loader._default.cache_clear()
+
+
+def test_serving_rows_do_not_calibrate_a_device():
+    from roofline.errors import InputError
+
+    df = synthetic_trace().assign(kernel="serving")
+    with pytest.raises(InputError, match="--runtime"):
+        calibrate(df, "h100-sxm")
