@@ -77,7 +77,9 @@ def test_ceilings_and_calibration_seam():
     eff = efficiency_for(H100)
     assert eff.kind == "measured"  # H100 has a measured overlay
     assert eff.memory == pytest.approx(3.0 / 3.35)
-    assert eff.compute_for("bf16") == pytest.approx(763.6 / 989.5)
+    # the calibrated ceiling: cuBLAS's 4096x8192x8192 bf16 call (763.6 TF/s measured) with the fitted ~4 us launch
+    # removed (roofline calibrate on the anchor trace)
+    assert eff.compute_for("bf16") == pytest.approx(763.6 / 989.5, rel=0.01)
     assert efficiency_for(H100, calibrated=False).kind == "modeled"
     assert coefficients_for(H100).idle_w == pytest.approx(72.8)
     assert coefficients_for(H100, calibrated=False).kind == "modeled"

@@ -54,7 +54,7 @@ def test_roofline_lines_measured_roofs_use_copy_bandwidth():
     lines = hardware.roofline_lines([H100], ["bf16"], measured=True)
     m = lines[lines["kind"] == "measured"]
     assert set(m["roof"]) == {"bf16 measured"}
-    assert m["y"].max() == pytest.approx(763.6e12)
+    assert m["y"].max() == pytest.approx(763.6e12, rel=1e-4)
     assert m["y"].iat[0] == pytest.approx(common.X_MIN * 3.0e12)  # measured copy bandwidth
 
 
@@ -196,7 +196,9 @@ def test_energy_roofline_flattens_to_e_flop_at_high_intensity():
     assert hi == pytest.approx(0.90e-12 + 72.8 / 763.6e12 + 113e-12 / common.X_MAX, rel=1e-3)
     assert lo > 100 * hi and set(e["kind"]) == {"measured"}
     coef = energy.energy_coefficients([H100]).set_index("dtype")
-    assert coef.loc["bf16", "kind"] == "measured" and coef.loc["int8", "kind"] == "modeled"
+    # int8 J/FLOP is measured too since calibrate fitted it from the _int_mm ceiling call; fp8 was never measured
+    assert coef.loc["bf16", "kind"] == "measured" and coef.loc["int8", "kind"] == "measured"
+    assert coef.loc["fp8", "kind"] == "modeled"
 
 
 def test_prediction_metrics_hide_timings_when_it_does_not_fit():
