@@ -146,6 +146,13 @@ def choose_num_splits(batch: int, kv_heads: int, max_len: int, num_sms: int) -> 
     return max(1, min(want, triton.cdiv(max_len, MIN_KEYS_PER_SPLIT), MAX_SPLITS))
 
 
+def split_count(batch: int, kv_heads: int, max_len: int, num_sms: int, align: int = SPLIT_ALIGN) -> int:
+    """The splits a launch really runs: ``choose_num_splits`` after rounding each chunk up to ``align`` keys."""
+    splits = choose_num_splits(batch, kv_heads, max_len, num_sms)
+    chunk = triton.cdiv(triton.cdiv(max_len, splits), align) * align
+    return triton.cdiv(max_len, chunk)
+
+
 def quantize_kv_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 with one fp32 scale per kv head: x (B, Hkv, L, D) -> (int8 same shape, (Hkv,))."""
     amax = x.float().abs().amax(dim=(0, 2, 3)).clamp_min(1e-8)  # (Hkv,)
@@ -277,9 +284,7 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     if kv_int8:
         kc, ks = quantize_kv_int8(k)
         vc, vs = quantize_kv_int8(v)
-    splits = choose_num_splits(B, Hkv, L, common.cuda_sm_count(q.device))
-    chunk = triton.cdiv(triton.cdiv(L, splits), SPLIT_ALIGN) * SPLIT_ALIGN
-    splits = triton.cdiv(L, chunk)
+    splits = split_count(B, Hkv, L, common.cuda_sm_count(q.device))
     ops = cost(B, H, Hkv, L, D, dtype, "int8" if kv_int8 else None, splits,
                None if lens is None else lens.tolist())
     impls = {"ours": lambda: decode_attention(q, kc, vc, lens, ks, vs)}

@@ -1,0 +1,1 @@
+"""Measuring code: static inspection of compiled kernels (more moves here with the restructure)."""
