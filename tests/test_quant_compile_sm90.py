@@ -97,7 +97,6 @@ def _launches() -> list[dict]:
 
     # Patch the launch sites only (module globals the launchers look up at call time); restored at the end.
     patches = {(lowbit, "_lowbit_splitk_kernel"): Recorder(lowbit._lowbit_splitk_kernel),
-               (lowbit, "_splitk_reduce_kernel"): Recorder(lowbit._splitk_reduce_kernel),
                (lowbit, "_lowbit_gemm_kernel"): Recorder(lowbit._lowbit_gemm_kernel),
                (w8a8, "_w8a8_kernel"): Recorder(w8a8._w8a8_kernel),
                (lowbit, "choose"): choose_all, (w8a8, "choose"): choose_all,
@@ -209,8 +208,6 @@ def _select(entries: list[dict], full: bool) -> list[dict]:
         keys |= {("bits", e["kernel"], e["dtype"], f.get("BITS"))}
         keys |= {("flag", e["kernel"], k, v) for k, v in f.items() if k != "SPLIT_K"}
         keys.add(("split", e["kernel"], f.get("SPLIT_K", 1) > 1))
-        if e["kernel"] == "_splitk_reduce_kernel":  # trivial kernel: once a dtype
-            keys = {("reduce", e["dtype"])}
         if not keys <= seen:
             seen |= keys
             picked.append(e)
@@ -263,9 +260,9 @@ def main() -> dict:
             entries[key]["launches"] += 1
             continue
         kw = rec["kwargs"]
-        cfg = rec.get("cfg", "") if name != "_splitk_reduce_kernel" else f"SPLIT_K={kw['SPLIT_K']} BLOCK={kw['BLOCK']}"
+        cfg = rec.get("cfg", "")
         flags = {k: v for k, v in kw.items()
-                 if k in ("ALIGNED", "SPLIT_K", "HAS_ZERO", "SCALAR_SCALE", "IEEE", "BITS", "EVEN_K")}
+                 if k in ("ALIGNED", "SPLIT_K", "HAS_ZERO", "SCALAR_SCALE", "IEEE", "BITS", "EVEN_K", "FAST", "EVEN")}
         entries[key] = {"kernel": name, "dtype": rec["dtype"], "cfg": cfg, "flags": flags, "shape": rec["shape"],
                         "launches": 1, "module": rec["fn"].fn.__module__,
                         "spec": (signature, constexprs, attrs, options)}
@@ -324,7 +321,8 @@ def test_every_quant_kernel_compiles_for_sm90(sm90_report):
 
 def test_coverage_every_kernel_and_dtype(sm90_report):
     got = {(r["kernel"], r["dtype"]) for r in sm90_report["results"]}
-    for kernel in ("_lowbit_splitk_kernel", "_lowbit_gemm_kernel", "_w8a8_kernel", "_splitk_reduce_kernel"):
+    # (the split-K partial sums are added by the split kernel's last CTA: no _splitk_reduce_kernel since 2026-12)
+    for kernel in ("_lowbit_splitk_kernel", "_lowbit_gemm_kernel", "_w8a8_kernel"):
         for dtype in DTYPES:
             assert (kernel, dtype) in got, f"{kernel} never compiled for {dtype}"
     for kernel in ("_lowbit_splitk_kernel", "_lowbit_gemm_kernel"):
@@ -335,6 +333,10 @@ def test_coverage_every_kernel_and_dtype(sm90_report):
             for v in (True, False):
                 assert (kernel, flag, v) in flags, f"{kernel} never compiled with {flag}={v}"
     assert {("_w8a8_kernel", "EVEN_K", True), ("_w8a8_kernel", "EVEN_K", False)} <= flags
+    for flag in ("FAST", "EVEN"):  # the inline-PTX dequantization and the unmasked tiles, and their fallbacks
+        assert {("_lowbit_splitk_kernel", flag, True), ("_lowbit_splitk_kernel", flag, False)} <= flags, flag
+    assert ("_lowbit_splitk_kernel", "SPLIT_K", 1) in flags and any(
+        k == "_lowbit_splitk_kernel" and f == "SPLIT_K" and v > 1 for k, f, v in flags)  # fused split-K finish
 
 
 def test_shared_memory_fits_one_h100_cta(sm90_report):
