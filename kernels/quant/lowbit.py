@@ -330,20 +330,24 @@ def candidates_for(m: int, bits: int = 4, ieee: bool = False) -> tuple[Cfg, ...]
     return cfgs
 
 
-SMEM_PIPELINE_BYTES = 200 * 1024  # of the 227 KB a Hopper CTA may have; the rest for layout conversions
+SMEM_BUDGET_BYTES = 200 * 1024  # of the 227 KB a Hopper CTA may have; the rest for layout-conversion scratch
 
 
-def _fit_smem(c: Cfg, bits: int, x_bytes: int) -> Cfg:
-    """A decode config whose pipeline fits: a stage buffers the code tile (BLOCK_N x BLOCK_KP words) and the
-    x run of every code plane (32 / bits x BLOCK_M x BLOCK_KP), num_stages - 1 of them in flight (the sm_90
-    compile shows that much); fewer stages (2 at least), then half the packed rows, until they fit
-    SMEM_PIPELINE_BYTES (2-bit codes and fp32 x double the x bytes)."""
+def _fit_smem(c: Cfg, bits: int, x_bytes: int, per_weight_scales: bool = False) -> Cfg:
+    """A decode config that fits one CTA's shared memory, by the footprint the sm_90 compile shows: a
+    pipeline stage holds the code tile (BLOCK_N x BLOCK_KP words), the x run of every code plane
+    (32 / bits x BLOCK_M x BLOCK_KP) and, on straddling tiles, every plane's scale tile; max(2, stages - 1)
+    stages are resident; a wgmma (BLOCK_M 64) or fp32 dot also stages every dequantized plane. Fewer
+    stages, then half the packed rows, until it fits SMEM_BUDGET_BYTES."""
     meta, stages = dict(c.meta), c.num_stages
+    e = 32 // bits
     while True:
-        stage = meta["BLOCK_N"] * meta["BLOCK_KP"] * 4 + (32 // bits) * meta["BLOCK_M"] * meta["BLOCK_KP"] * x_bytes
-        if stage * (stages - 1) <= SMEM_PIPELINE_BYTES or (stages == 2 and meta["BLOCK_KP"] == 16):
+        bn, bm, bkp = meta["BLOCK_N"], meta["BLOCK_M"], meta["BLOCK_KP"]
+        stage = bn * bkp * 4 + e * bm * bkp * x_bytes + (e * bn * bkp * 3 if per_weight_scales else 0)
+        staged = e * bn * bkp * x_bytes if (bm >= 64 or x_bytes == 4) else 0
+        if max(2, stages - 1) * stage + staged <= SMEM_BUDGET_BYTES or bkp == 16:
             return Cfg(meta, c.num_warps, stages)
-        if stages > 2:
+        if stages > 3:
             stages -= 1
         else:
             meta["BLOCK_KP"] //= 2
@@ -406,6 +410,9 @@ def lowbit_linear(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, 
 
     def launch(c: Cfg) -> None:
         aligned = _aligned(group, kp, c["BLOCK_KP"])
+        if m <= DECODE_MAX_M and not aligned and not common["SCALAR_SCALE"]:  # scale tiles stage too
+            c = _fit_smem(c, bits, x2.element_size(), per_weight_scales=True)
+            aligned = _aligned(group, kp, c["BLOCK_KP"])
         if m <= DECODE_MAX_M:
             split, per_split = split_k_for(m, n, kp, c, x.device)
             grid = (triton.cdiv(n, c["BLOCK_N"]), split, triton.cdiv(m, c["BLOCK_M"]))
