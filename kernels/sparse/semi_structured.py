@@ -8,8 +8,10 @@ Storage ("rw24", this module's own format) of a weight W of shape (N, K), K a mu
   Unused nibbles of a last partial word are 0. That is 2 bits a kept value, as cuSPARSELt's metadata.
 Bytes a weight (K % 32 == 0): e/2 + 1/8 for e bytes an element; fp16: 1.125 vs 2 dense = 1.78x fewer.
 
-The Triton kernel streams values + meta, rebuilds the dense (BLOCK_N, BLOCK_K) tile in registers and feeds
-the tensor cores with it (swap-AB: the weight tile is the MMA's M side, the few tokens its N side). Triton has
+The Triton kernel streams values + meta and feeds the tensor cores the dense tile as four position planes
+(plane p: the weight at column 4g + p of every group g, picked from the group's two kept values by its
+nibble), with the activations gathered in the same permuted K order, so no dense tile is rebuilt (swap-AB:
+the weight tile is the MMA's M side, the few tokens its N side). Triton has
 no sparse MMA (mma.sp), so the FLOPs executed are dense: the win is bytes, i.e. in decode. For large M the
 launcher times cuSPARSELt (through torch.sparse.to_sparse_semi_structured), decompress + cuBLAS and our
 Triton kernel once per shape and keeps the fastest (``choose_path``).
@@ -179,14 +181,65 @@ def _load_packed(vals_ptr, meta_ptr, offs_n, k0, N, K, stride_vn, stride_mn,
 
 
 @triton.jit
+def _kept_planes(vals_ptr, meta_ptr, offs_n, k0, N, K, stride_vn, stride_mn, BLOCK_K: tl.constexpr,
+                 EVEN: tl.constexpr):
+    """The (BLOCK_N, BLOCK_K) dense tile at k0 as its 4 position planes: plane p holds, for every group g of
+    4 columns, the weight at column 4g + p (the kept value whose 2-bit index is p, else 0), laid out
+    (BLOCK_N, BLOCK_K/32, 8) = (row, meta word, nibble) so every nibble lines up with its group's two values
+    without a reshuffle (no dense-tile rebuild): 3 compares and 3 selects a group where a 4-way where-chain
+    needs 8 of each."""
+    r = tl.arange(0, BLOCK_K // 32)
+    e = tl.arange(0, 8)
+    t = tl.arange(0, 2)
+    n_ok = offs_n[:, None, None] < N
+    col = k0 // 2 + r[None, :, None, None] * 16 + e[None, None, :, None] * 2 + t[None, None, None, :]  # value index
+    v_ptrs = vals_ptr + offs_n[:, None, None, None] * stride_vn + col
+    if EVEN:  # whole tiles: unmasked, vectorized
+        v = tl.load(v_ptrs)
+    else:
+        v = tl.load(v_ptrs, mask=n_ok[:, :, :, None] & (col < K // 2), other=0.0)  # (BN, BK/32, 8, 2)
+    v0, v1 = tl.split(v)  # the two kept values of group 8r + e
+    word = k0 // 32 + r[None, :]
+    m_ptrs = meta_ptr + offs_n[:, None] * stride_mn + word
+    if EVEN:
+        meta = tl.load(m_ptrs)
+    else:
+        meta = tl.load(m_ptrs, mask=(offs_n[:, None] < N) & (word < (K + 31) // 32), other=0)  # (BN, BK/32)
+    nib = meta[:, :, None] >> (4 * e)[None, None, :]
+    i0 = nib & 3  # kept columns i0 < i1: i0 is never 3, i1 never 0
+    i1 = (nib >> 2) & 3
+    zero = tl.zeros_like(v0)
+    w0 = tl.where(i0 == 0, v0, zero)
+    w1 = tl.where(i0 == 1, v0, tl.where(i1 == 1, v1, zero))
+    w2 = tl.where(i1 == 2, v1, tl.where(i0 == 2, v0, zero))
+    w3 = tl.where(i1 == 3, v1, zero)
+    return w0, w1, w2, w3
+
+
+@triton.jit
+def _plane_dot(acc, w, p: tl.constexpr, x_ptr, offs_m, k0, M, K, stride_xm, stride_xk, BLOCK_N: tl.constexpr,
+               BLOCK_K: tl.constexpr, DOT_PREC: tl.constexpr, EVEN: tl.constexpr):
+    """acc (BN, BM) += plane p (BN, BK/4) times the activations at the plane's columns k0 + 4g + p."""
+    g = tl.arange(0, BLOCK_K // 4)
+    k = k0 + 4 * g + p
+    x_ptrs = x_ptr + offs_m[None, :] * stride_xm + k[:, None] * stride_xk
+    if EVEN:
+        x = tl.load(x_ptrs, mask=offs_m[None, :] < M, other=0.0)
+    else:
+        x = tl.load(x_ptrs, mask=(offs_m[None, :] < M) & (k[:, None] < K), other=0.0)  # (BK/4, BM)
+    return tl.dot(tl.reshape(w, (BLOCK_N, BLOCK_K // 4)), x, acc, input_precision=DOT_PREC)
+
+
+@triton.jit
 def _sparse24_matmul_kernel(
     x_ptr, vals_ptr, meta_ptr, out_ptr, M, N, K,
     stride_xm, stride_xk, stride_vn, stride_mn, stride_om, stride_on,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT_K: tl.constexpr,
-    DOT_PREC: tl.constexpr,
+    DOT_PREC: tl.constexpr, EVEN: tl.constexpr,
 ):
     # Per CTA: read BLOCK_N*(BLOCK_K/2) values + BLOCK_N*BLOCK_K/32 meta words + BLOCK_M*BLOCK_K activations
-    # a K step; 2*BLOCK_M*BLOCK_N*BLOCK_K FLOPs on the rebuilt dense tile. SPLIT_K > 1: fp32 atomics.
+    # a K step; 2*BLOCK_M*BLOCK_N*BLOCK_K FLOPs as four dots, one a position plane (the K order permuted the
+    # same way on both sides). SPLIT_K > 1: fp32 atomics.
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
     pid_k = tl.program_id(2)
@@ -198,12 +251,11 @@ def _sparse24_matmul_kernel(
     acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)  # out^T tile: weights on the MMA's M side
     for t in range(pid_k * per_split, t_end):
         k0 = t * BLOCK_K
-        v, meta = _load_packed(vals_ptr, meta_ptr, offs_n, k0, N, K, stride_vn, stride_mn, BLOCK_K)
-        w = _dense_tile(v, meta, BLOCK_N, BLOCK_K)  # (BN, BK)
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk,
-                    mask=(offs_m[:, None] < M) & (offs_k[None, :] < K), other=0.0)  # (BM, BK)
-        acc = tl.dot(w, tl.trans(x), acc, input_precision=DOT_PREC)
+        w0, w1, w2, w3 = _kept_planes(vals_ptr, meta_ptr, offs_n, k0, N, K, stride_vn, stride_mn, BLOCK_K, EVEN)
+        acc = _plane_dot(acc, w0, 0, x_ptr, offs_m, k0, M, K, stride_xm, stride_xk, BLOCK_N, BLOCK_K, DOT_PREC, EVEN)
+        acc = _plane_dot(acc, w1, 1, x_ptr, offs_m, k0, M, K, stride_xm, stride_xk, BLOCK_N, BLOCK_K, DOT_PREC, EVEN)
+        acc = _plane_dot(acc, w2, 2, x_ptr, offs_m, k0, M, K, stride_xm, stride_xk, BLOCK_N, BLOCK_K, DOT_PREC, EVEN)
+        acc = _plane_dot(acc, w3, 3, x_ptr, offs_m, k0, M, K, stride_xm, stride_xk, BLOCK_N, BLOCK_K, DOT_PREC, EVEN)
     out_ptrs = out_ptr + offs_m[None, :] * stride_om + offs_n[:, None] * stride_on
     ok = (offs_m[None, :] < M) & (offs_n[:, None] < N)
     if SPLIT_K == 1:
@@ -243,6 +295,8 @@ def triton_config(m: int, n: int, k: int, device: torch.device | str, sms: int |
     if m <= DECODE_MAX_M:
         # GEMV-like: pick the widest weight tile that still gives >= 1.5 CTAs an SM, so that the weight
         # streams from every SM without split-K (whose fp32 zero-fill + cast cost two extra launches).
+        # (2 CTAs an SM, i.e. 32-row tiles for N = 14336, fill the 264 slots but cost 12.5 instructions a dense
+        # weight against 8.7 at 64 rows in the sm90 SASS: the kernel is issue-bound, so the wide tile wins.)
         bm, warps, target = 16, 4, 3 * sms // 2
         bn = next((b for b in (64, 32) if triton.cdiv(n, b) >= target), 16)
         bk, stages = (512, 4) if bn == 16 else (256, 4 if bn == 32 else 3)  # <= ~100 KB smem in flight
@@ -279,7 +333,8 @@ def sparse24_linear_triton(x: torch.Tensor, sw: Sparse24Weight, config: TritonCo
             x2, sw.values, sw.meta, out, m, n, k,
             x2.stride(0), x2.stride(1), sw.values.stride(0), sw.meta.stride(0), out.stride(0), out.stride(1),
             BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k, SPLIT_K=cfg.split_k,
-            DOT_PREC=dot_precision(x2.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+            DOT_PREC=dot_precision(x2.dtype), EVEN=k % cfg.block_k == 0 and n % cfg.block_n == 0,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     return out.to(x.dtype).reshape(*x.shape[:-1], n)
 
 
