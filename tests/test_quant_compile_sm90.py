@@ -82,13 +82,13 @@ def _launches() -> list[dict]:
         g = k if group == -1 else group
         sdt = tdt[dtype] if dtype != "fp32" else torch.float16
         zeros = None if sym else empty(k // g, n, dtype=torch.uint8)
-        w4a16.w4a16_linear(empty(m, k, dtype=tdt[dtype]), empty(-(-k // w4a16.PER_WORD), n, dtype=torch.int32),
+        w4a16.w4a16_linear(empty(m, k, dtype=tdt[dtype]), empty(n, -(-k // w4a16.PER_WORD), dtype=torch.int32).t(),
                            empty(k // g, n, dtype=sdt), zeros, group=group)
 
     def run_ternary(m, k, n, group, dtype):
         sdt = tdt[dtype] if dtype != "fp32" else torch.float16
         (sg, sn), _ = ternary.scale_shape(k, n, group)
-        ternary.ternary_linear(empty(m, k, dtype=tdt[dtype]), empty(-(-k // ternary.PER_WORD), n, dtype=torch.int32),
+        ternary.ternary_linear(empty(m, k, dtype=tdt[dtype]), empty(n, -(-k // ternary.PER_WORD), dtype=torch.int32).t(),
                                empty(sg, sn, dtype=sdt), group=group)
 
     def run_w8a8(m, k, n, dtype):

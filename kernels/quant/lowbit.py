@@ -3,31 +3,38 @@
 Shared by ``w4a16`` (BITS=4, 8 codes an int32) and ``ternary`` (BITS=2, 16 codes an int32).
 
 Packed layout ("strided along K", as in gemlite): with E = 32 // BITS codes a word and
-KP = ceil(K / E) packed rows, ``qweight`` is an int32 tensor of shape (KP, N) (N contiguous) and
+KP = ceil(K / E) packed rows, ``qweight`` is an int32 tensor of shape (KP, N) and
 
     code j of qweight[i, n]  (bits BITS*j .. BITS*j+BITS-1)  =  q[n, j * KP + i]
 
 so the j-th code of a tile of packed rows [i0, i0 + BLOCK_KP) holds a *contiguous* run of K. A kernel
-loads the int32 tile once (coalesced along N, no duplicated addresses), and for each j shifts out one
-code plane and multiplies it with the matching contiguous run of x: no reshape, no interleave shuffles.
+loads the int32 tile once (no duplicated addresses), and for each j takes out one code plane and multiplies
+it with the matching contiguous run of x: no reshape, no interleave shuffles. ``pack`` stores it
+K-contiguous (stride (1, KP)): the two consecutive k of one column that an MMA fragment register holds are
+adjacent words in shared memory (LDS.64, against two LDS.32 with N contiguous: 1297 against 1374
+hot-loop instructions at M = 1, K = N = 8192 in the sm90 SASS); N-contiguous tensors are accepted too.
 K is padded with zero codes up to E * KP; the kernels mask x to zero there.
 
 Dequantization: w = (q - z) * s, where s (and z, if given) come from row ``k // GROUP`` of
-``scales`` / ``zeros``. Codes become floats with the magic-number trick (q | 0x4B000000 reinterpreted as
-fp32 is 2**23 + q), which costs one LOP3 instead of a slow I2F conversion. When a tile never straddles a
-group (GROUP and KP are multiples of BLOCK_KP: all the LLM shapes), (q - z) is an exact small integer in
-fp16/bf16, the tensor cores multiply it with x, and the per-column scale is applied once per tile in
-fp32 ("ALIGNED"). Otherwise each weight is scaled before the dot (odd shapes, per-channel on odd K).
-A per-tensor scale (ternary's default) is applied once to the finished tile ("SCALAR_SCALE").
+``scales`` / ``zeros``. When a tile never straddles a group (GROUP and KP are multiples of BLOCK_KP: all the
+LLM shapes, "ALIGNED"), each code plane becomes q - z0 in fp16/bf16 (exact small integers; z0 the implicit
+zero, or 0 with stored zeros), the tensor cores multiply it with x, and the scale (and zero: s * (dot - z *
+sum x)) is applied once an output a plane: 16 / BLOCK_KP FMAs a weight. On CUDA the planes come from inline
+PTX, two weights an instruction (``dequant.py``: PRMT + LOP3 magic number + HFMA2); the interpreter and the
+compiled fallback (USE_FAST_DEQUANT = False) run the same arithmetic in plain Triton, bit for bit. A tile
+that straddles groups (odd shapes) scales each weight before the dot; a per-tensor scale (ternary's
+default, "SCALAR_SCALE") multiplies the finished tile.
 
 Two kernels:
-- ``_lowbit_splitk_kernel`` — decode, M <= 16. Grid (N tiles, K splits, M tiles): with few output
-  tiles the K loop is split so that ~4 CTAs a SM stream weights; partial sums go to an fp32 workspace
-  (split, M, N) and ``_splitk_reduce_kernel`` adds them and casts (deterministic, no atomics, no memset).
-  BLOCK_M == 1 is a CUDA-core GEMV (fp32 FMAs on a 2-D accumulator reduced once at the end); BLOCK_M == 16
-  uses tl.dot (mma.sync) so M = 2..16 costs one dequantization a weight, not M.
-- ``_lowbit_gemm_kernel`` — M > 16: output tiles of (BLOCK_M, BLOCK_N), grouped launch order for L2 reuse
-  of x, dequantization in registers feeding tl.dot, K loop pipelined by num_stages.
+- ``_lowbit_splitk_kernel`` — M <= 64 (decode and small batches). Grid (N tiles, K splits, M tiles):
+  x (BLOCK_M tokens, padded with zero rows: 16 at least, the MMA's minimum) times each plane of the
+  (BLOCK_KP, BLOCK_N) code tile on the tensor cores (mma.sync at BLOCK_M 16, wgmma at 64), so M = 1..BLOCK_M
+  costs one dequantization a weight. The K loop is split so that ~4 CTAs a SM stream weights; each split
+  writes an fp32 partial tile and the last CTA of a tile to arrive (an arrival counter a tile) adds the
+  partials in split order and writes y: deterministic, one launch, no memset (the counters re-arm).
+- ``_lowbit_gemm_kernel`` — M > 64: output tiles of (BLOCK_M, BLOCK_N), grouped launch order for L2 reuse
+  of x, dequantization in registers feeding tl.dot (codes to fp32 by the magic number: q | 0x4B000000 read
+  as fp32 is 2**23 + q, one LOP3 instead of an I2F), K loop pipelined by num_stages.
 """
 
 from __future__ import annotations
@@ -104,8 +111,11 @@ def _fold_plane(acc, w, j, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mas
         if SCALAR_SCALE:
             acc += part  # the per-tensor scale multiplies the finished tile
         else:
-            g = (j * KP + kp_start) // GROUP  # the whole tile lies in one group
-            s = tl.load(s_ptr + g * stride_sg + offs_n * stride_sn, mask=n_mask, other=0.0).to(tl.float32)
+            g = (j * KP + kp_start).to(tl.uint32) // GROUP  # the whole tile lies in one group (unsigned: a shift)
+            if EVEN:
+                s = tl.load(s_ptr + g * stride_sg + offs_n * stride_sn).to(tl.float32)
+            else:
+                s = tl.load(s_ptr + g * stride_sg + offs_n * stride_sn, mask=n_mask, other=0.0).to(tl.float32)
             if HAS_ZERO:  # sum_k x (q - z) = sum_k x q - z sum_k x: the zero costs one FMA an output
                 z = tl.load(z_ptr + g * stride_zg + offs_n * stride_zn, mask=n_mask, other=0).to(tl.float32)
                 part = part - z[None, :] * tl.sum(xt.to(tl.float32), axis=1)[:, None]
@@ -455,5 +465,5 @@ def check_packed(x: torch.Tensor, qweight: torch.Tensor, k: int, elems_per_word:
     kp = triton.cdiv(k, elems_per_word)
     if qweight.shape[0] != kp:
         raise InputError(f"qweight has {qweight.shape[0]} packed rows; K = {k} needs ceil(K/{elems_per_word}) = {kp}")
-    if qweight.stride(1) != 1:
-        raise InputError("qweight must be contiguous along N (use the pack function's output)")
+    if qweight.stride(0) != 1 and qweight.stride(1) != 1:
+        raise InputError("qweight must be contiguous along K or N (use the pack function's output)")

@@ -230,12 +230,18 @@ def inspect_kernels(kernels: list[str] | None = None, shapes: list | None = None
     shapes, or at ``shapes`` (shape keys or shape dicts); the first-choice config of each launch, or every
     candidate with ``all_configs``. ``dtype`` defaults to each kernel's first registered dtype. Raises
     InspectError."""
-    target = launches.parse_arch(arch)
+    try:
+        target = launches.parse_arch(arch)
+    except InputError as e:
+        raise InspectError(str(e)) from None
     dev = _device(device_id)
+    picked = _select(kernels, shapes)
+    try:
+        launches.tool("cuobjdump")
+    except InputError as e:
+        raise InspectError(str(e)) from None
     if _kernels_interpreted():
         return _in_subprocess(kernels, shapes, arch, device_id, all_configs, dtype, workers)
-    picked = _select(kernels, shapes)
-    launches.tool("cuobjdump")
     _check_arch(target)
     from kernels.registry import load_all
 

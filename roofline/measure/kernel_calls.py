@@ -38,7 +38,7 @@ def call_w4a16(shape: dict, dtype: str, ctx: dict) -> list[Op]:
     group, sym = shape.get("group", 128), shape.get("sym", True)
     g = k if group == -1 else group
     zeros = None if sym else _meta((k // g, n), torch.uint8)
-    w4a16.w4a16_linear(_meta((m, k), _tdt(dtype)), _meta((-(-k // w4a16.PER_WORD), n), torch.int32),
+    w4a16.w4a16_linear(_meta((m, k), _tdt(dtype)), _meta((n, -(-k // w4a16.PER_WORD)), torch.int32).t(),
                        _meta((k // g, n), _tdt(dtype)), zeros, group=group)
     return w4a16.cost(m, k, n, group, sym, dtype, 2)
 
@@ -50,7 +50,7 @@ def call_ternary(shape: dict, dtype: str, ctx: dict) -> list[Op]:
 
     m, k, n, group = shape["M"], shape["K"], shape["N"], shape.get("group", 0)
     (sg, sn), _ = ternary.scale_shape(k, n, group)
-    ternary.ternary_linear(_meta((m, k), _tdt(dtype)), _meta((-(-k // ternary.PER_WORD), n), torch.int32),
+    ternary.ternary_linear(_meta((m, k), _tdt(dtype)), _meta((n, -(-k // ternary.PER_WORD)), torch.int32).t(),
                            _meta((sg, sn), _tdt(dtype)), group=group)
     return ternary.cost(m, k, n, group, dtype, 2)
 
