@@ -137,3 +137,18 @@ def planes2(p, b: tl.constexpr, Z0: tl.constexpr, ASM0: tl.constexpr, ASM1: tl.c
         w2 = _plane(p, 4 * b + 2, 2, Z0, DTYPE)
         w3 = _plane(p, 4 * b + 3, 2, Z0, DTYPE)
     return w0, w1, w2, w3
+
+
+@triton.jit
+def scale_weights(w, s, FAST: tl.constexpr):
+    """w * s in w's 16-bit dtype, rounded once (w exact small integers, so the product is exact before the
+    rounding): mul.rn.f16x2 / bf16x2 on pairs on CUDA (FAST), the same value through fp32 otherwise."""
+    if FAST:
+        if w.dtype == tl.bfloat16:
+            return tl.inline_asm_elementwise("mul.rn.bf16x2 $0, $1, $2;", "=r,r,r", [w, s], dtype=tl.bfloat16,
+                                             is_pure=True, pack=2)
+        else:
+            return tl.inline_asm_elementwise("mul.rn.f16x2 $0, $1, $2;", "=r,r,r", [w, s], dtype=tl.float16,
+                                             is_pure=True, pack=2)
+    else:
+        return (w.to(tl.float32) * s.to(tl.float32)).to(w.dtype)

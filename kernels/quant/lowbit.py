@@ -46,7 +46,7 @@ import triton.language as tl
 from kernels.common import check_runnable, interpreting, num_sms
 from kernels.quant import dequant
 from kernels.quant._common import Cfg, bucket_m, check_tensor, choose
-from kernels.quant.dequant import planes2, planes4
+from kernels.quant.dequant import planes2, planes4, scale_weights
 from roofline.errors import InputError
 
 MAGIC_F32 = 8388608.0  # 2**23: fp32 with exponent 23, so the low mantissa bits read as an integer
@@ -94,7 +94,8 @@ def _codes(p, j, BITS: tl.constexpr):
 def _fold_plane(acc, w, j, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mask, x_ptr, s_ptr, z_ptr,
                 stride_xm, stride_xk, stride_sg, stride_sn, stride_zg, stride_zn, K, KP, N_GROUPS,
                 GROUP: tl.constexpr, HAS_ZERO: tl.constexpr, ZERO_DEFAULT: tl.constexpr, ALIGNED: tl.constexpr,
-                SCALAR_SCALE: tl.constexpr, IEEE: tl.constexpr, EVEN: tl.constexpr):
+                SCALAR_SCALE: tl.constexpr, IEEE: tl.constexpr, EVEN: tl.constexpr, SCALE_W: tl.constexpr,
+                FAST: tl.constexpr):
     """acc (BLOCK_N, BLOCK_M) += plane j of the weight tile (w: (BLOCK_N, BLOCK_KP) holding q - z0) times
     the matching run of K of x, with its group scale (and zero) applied once to the (BLOCK_N, BLOCK_M) dot."""
     k = j * KP + kp_start + rows  # (BLOCK_KP,) contiguous run of K
@@ -103,7 +104,15 @@ def _fold_plane(acc, w, j, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mas
         xt = tl.load(x_ptrs, mask=m_mask[:, None], other=0.0)
     else:
         xt = tl.load(x_ptrs, mask=(r_mask & (k < K))[None, :] & m_mask[:, None], other=0.0)
-    if ALIGNED or SCALAR_SCALE:
+    if SCALE_W:  # BLOCK_M >= 32: one HMUL2 a weight pair beats BLOCK_M / BLOCK_KP FMAs a weight after the dot
+        g = (j * KP + kp_start).to(tl.uint32) // GROUP
+        if EVEN:
+            s = tl.load(s_ptr + g * stride_sg + offs_n * stride_sn)
+        else:
+            s = tl.load(s_ptr + g * stride_sg + offs_n * stride_sn, mask=n_mask, other=0.0)
+        sw = tl.broadcast_to(s.to(w.dtype)[None, :], w.shape)
+        acc = tl.dot(xt, scale_weights(w, sw, FAST), acc)
+    elif ALIGNED or SCALAR_SCALE:
         if IEEE:
             part = tl.dot(xt, w, input_precision="ieee")
         else:
@@ -147,7 +156,7 @@ def _lowbit_splitk_kernel(
     BITS: tl.constexpr, GROUP: tl.constexpr, HAS_ZERO: tl.constexpr, ZERO_DEFAULT: tl.constexpr,
     ALIGNED: tl.constexpr, SCALAR_SCALE: tl.constexpr, IEEE: tl.constexpr, SPLIT_K: tl.constexpr,
     FAST: tl.constexpr, Z0: tl.constexpr, ASM0: tl.constexpr, ASM1: tl.constexpr, ASM2: tl.constexpr,
-    ASM3: tl.constexpr, EVEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_KP: tl.constexpr,
+    ASM3: tl.constexpr, EVEN: tl.constexpr, SCALE_W: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_KP: tl.constexpr,
 ):
     # Swap-AB: the weight tile is the MMA's M side (BLOCK_N output columns), the few tokens its N side, so
     # M = 1..BLOCK_M costs one dequantization a weight. Reads BLOCK_N*BLOCK_KP*4 bytes of codes a K step.
@@ -176,28 +185,28 @@ def _lowbit_splitk_kernel(
                 w0, w1 = planes4(p, b, Z0, ASM0, ASM1, ASM2, ASM3, dt, FAST)
                 acc = _fold_plane(acc, w0, 2 * b, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mask, x_ptr,
                                   s_ptr, z_ptr, stride_xm, stride_xk, stride_sg, stride_sn, stride_zg, stride_zn,
-                                  K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE, IEEE, EVEN)
+                                  K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE, IEEE, EVEN, SCALE_W, FAST)
                 acc = _fold_plane(acc, w1, 2 * b + 1, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mask,
                                   x_ptr, s_ptr, z_ptr, stride_xm, stride_xk, stride_sg, stride_sn, stride_zg,
                                   stride_zn, K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE,
-                                  IEEE, EVEN)
+                                  IEEE, EVEN, SCALE_W, FAST)
             else:
                 w0, w1, w2, w3 = planes2(p, b, Z0, ASM0, ASM1, ASM2, ASM3, dt, FAST)
                 acc = _fold_plane(acc, w0, 4 * b, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mask, x_ptr,
                                   s_ptr, z_ptr, stride_xm, stride_xk, stride_sg, stride_sn, stride_zg, stride_zn,
-                                  K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE, IEEE, EVEN)
+                                  K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE, IEEE, EVEN, SCALE_W, FAST)
                 acc = _fold_plane(acc, w1, 4 * b + 1, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mask,
                                   x_ptr, s_ptr, z_ptr, stride_xm, stride_xk, stride_sg, stride_sn, stride_zg,
                                   stride_zn, K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE,
-                                  IEEE, EVEN)
+                                  IEEE, EVEN, SCALE_W, FAST)
                 acc = _fold_plane(acc, w2, 4 * b + 2, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mask,
                                   x_ptr, s_ptr, z_ptr, stride_xm, stride_xk, stride_sg, stride_sn, stride_zg,
                                   stride_zn, K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE,
-                                  IEEE, EVEN)
+                                  IEEE, EVEN, SCALE_W, FAST)
                 acc = _fold_plane(acc, w3, 4 * b + 3, kp_start, rows, r_mask, offs_n, n_mask, offs_m, m_mask,
                                   x_ptr, s_ptr, z_ptr, stride_xm, stride_xk, stride_sg, stride_sn, stride_zg,
                                   stride_zn, K, KP, N_GROUPS, GROUP, HAS_ZERO, ZERO_DEFAULT, ALIGNED, SCALAR_SCALE,
-                                  IEEE, EVEN)
+                                  IEEE, EVEN, SCALE_W, FAST)
     if SCALAR_SCALE:
         acc = acc * tl.load(s_ptr).to(tl.float32)
     o_ptrs = out_ptr + offs_m[:, None] * stride_om + offs_n[None, :] * stride_on
@@ -333,7 +342,8 @@ def candidates_for(m: int, bits: int = 4, ieee: bool = False) -> tuple[Cfg, ...]
     activations, a test dtype: x tiles twice as large) the GEMM pipeline is cut to 2 stages.
     The interpreter tests run each candidate; the sm_90 compile test checks each fits a CTA's shared memory."""
     if m <= DECODE_MAX_M:
-        return tuple(_fit_smem(c, bits, 4 if ieee else 2) for c in (DECODE_CFGS if m <= 16 else DECODE_CFGS_MID))
+        fitted = (_fit_smem(c, bits, 4 if ieee else 2) for c in (DECODE_CFGS if m <= 16 else DECODE_CFGS_MID))
+        return tuple(dict.fromkeys(fitted))  # fitting can make two candidates one
     cfgs = GEMM_CFGS_LARGE_2BIT if bits == 2 else GEMM_CFGS_LARGE
     if ieee:
         cfgs = tuple(Cfg(c.meta, c.num_warps, 2) for c in cfgs)
@@ -438,7 +448,9 @@ def lowbit_linear(x: torch.Tensor, qweight: torch.Tensor, scales: torch.Tensor, 
                 x2.stride(0), x2.stride(1), qweight.stride(0), qweight.stride(1), stride_sg, stride_sn,
                 stride_zg, stride_zn, out.stride(0), out.stride(1),
                 ALIGNED=aligned, SPLIT_K=split, FAST=fast, Z0=z0, ASM0=asm[0], ASM1=asm[1], ASM2=asm[2], ASM3=asm[3],
-                EVEN=kp % c["BLOCK_KP"] == 0 and n % c["BLOCK_N"] == 0 and k == kp * (32 // bits), **common, **meta,
+                EVEN=kp % c["BLOCK_KP"] == 0 and n % c["BLOCK_N"] == 0 and k == kp * (32 // bits),
+                SCALE_W=c["BLOCK_M"] >= 32 and aligned and zeros is None and not common["SCALAR_SCALE"]
+                and x.dtype != torch.float32, **common, **meta,
                 num_warps=c.num_warps, num_stages=c.num_stages)
         else:
             grid = (triton.cdiv(m, c["BLOCK_M"]) * triton.cdiv(n, c["BLOCK_N"]),)
