@@ -12,56 +12,14 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from ptx_emulator import halves as _halves  # noqa: E402
+from ptx_emulator import run_ptx  # noqa: E402
 
 from kernels.quant import dequant, lowbit, ternary, w4a16  # noqa: E402
 
 DEV = "cuda" if os.environ["TRITON_INTERPRET"] != "1" and torch.cuda.is_available() else "cpu"
 ON_GPU = pytest.mark.skipif(DEV != "cuda", reason="GPU only: the fast path is inline PTX, which the Triton "
                                                   "interpreter cannot run; run with TRITON_INTERPRET=0 on a GPU")
-
-
-def _halves(word: int, bf16: bool) -> tuple[float, float]:
-    t = torch.tensor([word & 0xFFFF, word >> 16], dtype=torch.int32).to(torch.int16)
-    return tuple(t.view(torch.bfloat16 if bf16 else torch.float16).float().tolist())
-
-
-def _pack(lo: float, hi: float, bf16: bool) -> int:
-    h = torch.tensor([lo, hi]).to(torch.bfloat16 if bf16 else torch.float16).view(torch.int16).to(torch.int32)
-    return (int(h[0]) & 0xFFFF) | (int(h[1]) & 0xFFFF) << 16
-
-
-def run_ptx(asm: str, outs: int, a: int, b: int) -> list[int]:
-    """Execute the generated PTX block on two 32-bit words; returns the output registers."""
-    reg = {f"${outs}": a, f"${outs + 1}": b}
-
-    def val(tok: str) -> int:
-        tok = tok.strip()
-        return int(tok, 16) if tok.startswith("0x") else int(tok) if tok.isdigit() else reg[tok]
-
-    for line in asm.splitlines():
-        line = line.strip().rstrip(";")
-        if not line or line[0] in "{}." or line.startswith(".reg"):
-            continue
-        op, args = line.split(None, 1)
-        d, *src = [s.strip() for s in args.split(",")]
-        if op == "prmt.b32":
-            x, y, sel = val(src[0]), val(src[1]), val(src[2])
-            pool = [(x >> 8 * i) & 0xFF for i in range(4)] + [(y >> 8 * i) & 0xFF for i in range(4)]
-            reg[d] = sum(pool[(sel >> 4 * i) & 7] << 8 * i for i in range(4))
-        elif op == "shr.b32":
-            reg[d] = val(src[0]) >> val(src[1])
-        elif op == "lop3.b32":
-            assert src[3] == "0xea"  # (a & b) | c
-            reg[d] = (val(src[0]) & val(src[1])) | val(src[2])
-        elif op == "mov.b32":
-            reg[d] = val(src[0])
-        elif op.startswith("fma.rn."):
-            bf = op.endswith("bf16x2")
-            xs, cs, ds = (_halves(val(s), bf) for s in src)
-            reg[d] = _pack(*(x * c + e for x, c, e in zip(xs, cs, ds, strict=True)), bf)  # exact here
-        else:
-            raise AssertionError(f"unexpected PTX {op}")
-    return [reg[f"${i}"] for i in range(outs)]
 
 
 @pytest.mark.parametrize("bf16", [False, True])
