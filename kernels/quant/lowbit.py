@@ -342,7 +342,10 @@ def candidates_for(m: int, bits: int = 4, ieee: bool = False) -> tuple[Cfg, ...]
     activations, a test dtype: x tiles twice as large) the GEMM pipeline is cut to 2 stages.
     The interpreter tests run each candidate; the sm_90 compile test checks each fits a CTA's shared memory."""
     if m <= DECODE_MAX_M:
-        fitted = (_fit_smem(c, bits, 4 if ieee else 2) for c in (DECODE_CFGS if m <= 16 else DECODE_CFGS_MID))
+        cfgs = DECODE_CFGS if m <= 16 else DECODE_CFGS_MID
+        if bits == 2 and m <= 16:  # 2-bit first: the 64-packed-row tile (129 registers, 1.91 instructions a
+            cfgs = (cfgs[3], *cfgs[:3])  # weight in the sm90 SASS) against 128 rows (254 registers, 1.84)
+        fitted = (_fit_smem(c, bits, 4 if ieee else 2) for c in cfgs)
         return tuple(dict.fromkeys(fitted))  # fitting can make two candidates one
     cfgs = GEMM_CFGS_LARGE_2BIT if bits == 2 else GEMM_CFGS_LARGE
     if ieee:

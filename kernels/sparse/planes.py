@@ -54,11 +54,11 @@ prmt.b32 $3, hi0, hi1, 0x7632;
 
 
 @triton.jit
-def split8(t):
-    """(..., 8) -> the 8 slices along the last dim (in-thread splits: no data movement)."""
-    a, b = tl.split(tl.reshape(t, t.shape[:-1] + [4, 2]))  # even / odd slots
-    a0, a1 = tl.split(tl.reshape(a, a.shape[:-1] + [2, 2]))  # slots 0, 4 / 2, 6
-    b0, b1 = tl.split(tl.reshape(b, b.shape[:-1] + [2, 2]))  # slots 1, 5 / 3, 7
+def split8(t, D0: tl.constexpr, D1: tl.constexpr):
+    """(D0, D1, 8) -> the 8 (D0, D1) slices along the last dim (in-thread splits: no data movement)."""
+    a, b = tl.split(tl.reshape(t, (D0, D1, 4, 2)))  # even / odd slots
+    a0, a1 = tl.split(tl.reshape(a, (D0, D1, 2, 2)))  # slots 0, 4 / 2, 6
+    b0, b1 = tl.split(tl.reshape(b, (D0, D1, 2, 2)))  # slots 1, 5 / 3, 7
     s0, s4 = tl.split(a0)
     s2, s6 = tl.split(a1)
     s1, s5 = tl.split(b0)

@@ -228,7 +228,7 @@ def _sparse24_matmul_kernel(
                     words = tl.load(w_ptrs)
                 else:
                     words = tl.load(w_ptrs, mask=(gw < K // 4) & n_ok[None, :, None], other=0)
-                wd = split8(words)
+                wd = split8(words, BLOCK_K // 32, BLOCK_N)
             for e in tl.static_range(8):  # nibble slot e of every meta word: group 8 r + e of the step
                 g = k0 // 4 + 8 * r + e
                 word = wd[e] if FAST else meta
