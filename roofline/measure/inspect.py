@@ -94,6 +94,7 @@ def _check_arch(target: tuple[str, int, int]) -> None:
     """Compile a trivial kernel once for the target; raise InspectError if this triton cannot."""
     if target not in _PROBED:
         try:
+            # torch / triton imported here, not at the top: importing this module stays cheap
             import triton
             import triton.language as tl
             from triton.backends.compiler import GPUTarget
@@ -114,6 +115,7 @@ def _check_arch(target: tuple[str, int, int]) -> None:
 
 
 def _compile_key(fn: Any, signature: dict, constexprs: dict, attrs: dict, options: dict, target: tuple) -> str:
+    # torch / triton imported here, not at the top: importing this module stays cheap
     import triton
 
     blob = json.dumps([fn.cache_key, signature, sorted(constexprs.items(), key=str), sorted(attrs.items()),
@@ -275,6 +277,7 @@ def inspect_kernels(kernels: list[str] | None = None, shapes: list | None = None
         keyed.append((name, shape, dt, ops, rows, ctx))
     stats = _compile_all(jobs, workers or max(1, min(2, os.cpu_count() or 1)))
 
+    # torch / triton imported here, not at the top: importing this module stays cheap
     import triton
 
     out: list[InspectRow] = []

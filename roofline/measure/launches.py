@@ -83,6 +83,7 @@ class _Recorder:
 
 
 def _is_kernel(obj: Any) -> bool:
+    # torch / triton imported here, not at the top: importing this module stays cheap
     from triton.runtime.autotuner import Autotuner
     from triton.runtime.jit import JITFunction
 
@@ -125,6 +126,7 @@ _TYPES = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "
 
 def specialize(fn: Any, kwargs_all: dict, args: tuple) -> tuple[dict, dict, dict]:
     """(signature, constexprs, attrs) of one launch by the JIT's rules for CUDA."""
+    # torch / triton imported here, not at the top: importing this module stays cheap
     import torch
 
     bound = {**dict(zip(fn.arg_names, args, strict=False)), **kwargs_all}
@@ -169,6 +171,7 @@ def tool(name: str) -> str:
     """Path of a CUDA binary tool (cuobjdump, nvdisasm) shipped with Triton, or in $ROOFLINE_CUDA_BIN."""
     where = os.environ.get("ROOFLINE_CUDA_BIN")
     if where is None:
+        # torch / triton imported here, not at the top: importing this module stays cheap
         import triton.backends.nvidia as nv
 
         where = str(Path(nv.__file__).parent / "bin")
@@ -182,6 +185,7 @@ def tool(name: str) -> str:
 def compile_sass(fn: Any, signature: dict, constexprs: dict, attrs: dict, options: dict,
                  target: tuple[str, int, int]) -> dict:
     """Compile for ``target`` and disassemble: {sass, resources, shared_bytes, num_warps, num_stages}."""
+    # torch / triton imported here, not at the top: importing this module stays cheap
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
