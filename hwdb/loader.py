@@ -18,7 +18,7 @@ DEVICES_DIR = Path(__file__).parent / "devices"
 MEASURED_DIR = Path(__file__).parent / "measured"
 
 _TOP = {"id", "name", "vendor", "kind", "release_year", "source", "notes", "sources", "memory", "caches",
-        "peak_ops_per_s", "sparsity", "power", "interconnect", "price"}
+        "peak_ops_per_s", "sparsity", "power", "interconnect", "price", "compute"}
 # table -> (numeric fields required, numeric fields optional, other allowed keys)
 _TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
     "memory": ({"capacity_bytes", "bw_bytes_per_s"}, set(), {"type"}),
@@ -26,6 +26,7 @@ _TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
     "interconnect": (set(), {"bw_bytes_per_s"}, {"name"}),
     "price": (set(), {"msrp_usd", "cloud_usd_per_h"}, {"date", "note"}),
     "sparsity": (set(), set(), {"two_four"}),
+    "compute": (set(), {"sm_count", "boost_clock_hz", "schedulers_per_sm"}, {"note"}),
 }
 
 
@@ -113,6 +114,10 @@ def parse_device(path: Path, raw: dict) -> Device:
     ic = _table(path, raw, "interconnect", sources, fs, required=False)
     price = _table(path, raw, "price", sources, fs, required=False)
     sp = _table(path, raw, "sparsity", sources, fs, required=False)
+    comp = _table(path, raw, "compute", sources, fs, required=False)
+    for f in ("sm_count", "schedulers_per_sm"):
+        if f in comp and comp[f] != int(comp[f]):
+            raise _err(path, f"compute.{f}", f"must be a whole number, got {comp[f]!r}")
     two_four = sp.get("two_four", False)
     if not isinstance(two_four, bool):
         raise _err(path, "sparsity.two_four", "must be true or false")
@@ -168,6 +173,8 @@ def parse_device(path: Path, raw: dict) -> Device:
         msrp_usd=price.get("msrp_usd"), cloud_usd_per_h=price.get("cloud_usd_per_h"),
         price_date=str(price.get("date", "")), sources=frozen_map(sources), field_sources=frozen_map(fs),
         peak_notes=frozen_map(peak_notes), notes=str(raw.get("notes", "")), path=str(path),
+        sm_count=int(comp["sm_count"]) if "sm_count" in comp else None, boost_clock_hz=comp.get("boost_clock_hz"),
+        schedulers_per_sm=int(comp["schedulers_per_sm"]) if "schedulers_per_sm" in comp else None,
     )
 
 

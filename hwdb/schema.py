@@ -82,6 +82,10 @@ class Device:
     notes: str = ""
     path: str = ""
     measured: Measured | None = None
+    # optional [compute] section: what a static instruction count needs to become time
+    sm_count: int | None = None  # streaming multiprocessors (compute units) enabled
+    boost_clock_hz: float | None = None  # maximum boost clock of the SMs
+    schedulers_per_sm: int | None = None  # warp schedulers a SM (instructions issued a cycle a SM)
 
     def peak(self, dtype: str) -> float | None:
         """Dense peak ops/s for a dtype, or None when the device does not support it."""

@@ -6,8 +6,9 @@ column; ``group = -1`` is per-channel (one scale per output column over all of K
 Symmetric: codes q in 0..15 with the implicit zero 8, w = (q - 8) * s. Asymmetric: w = (q - z) * s with
 z in 0..15 stored as uint8 (n_groups, N).
 
-Kernels (``kernels/quant/lowbit.py``): a split-K decode kernel for M <= 16 (CUDA-core GEMV at M = 1,
-tl.dot at 2..16) and a tiled tl.dot kernel for larger M, dequantizing in registers; ``w4a16_linear`` picks.
+Kernels (``kernels/quant/lowbit.py``): a split-K tensor-core decode kernel for M <= 64 (tokens padded to
+the MMA's 16 rows, two weights dequantized an instruction, the split reduction finished in the same launch)
+and a tiled tl.dot kernel for larger M, dequantizing in registers; ``w4a16_linear`` picks.
 
 Cost, per call (M tokens, K in, N out, g = group): 2*M*N*K FLOPs; bytes read = 2*M*K (x) + N*K/2
 (codes) + 2*N*K/g (scales) [+ N*K/g (zeros)]; bytes written 2*M*N. Dequantization ALU work is not a FLOP.
@@ -50,7 +51,8 @@ QUICK_SHAPES = ({"M": 3, "K": 256, "N": 96, "group": 128}, {"M": 1, "K": 256, "N
 
 def pack(q: torch.Tensor, bits: int = BITS) -> torch.Tensor:
     """Pack codes q (N, K), 0 <= q < 2**bits, into int32 (ceil(K/E), N), E = 32 // bits, strided along K:
-    code j of word [i, n] holds q[n, j*KP + i] (see lowbit.py); K is padded with zero codes."""
+    code j of word [i, n] holds q[n, j*KP + i] (see lowbit.py); K is padded with zero codes. The result is
+    K-contiguous (stride (1, KP)): consecutive packed rows of a column are adjacent, as the MMA wants them."""
     e = 32 // bits
     n, k = q.shape
     kp = -(-k // e)
@@ -60,7 +62,7 @@ def pack(q: torch.Tensor, bits: int = BITS) -> torch.Tensor:
     shifts = (torch.arange(e, device=q.device, dtype=torch.int64) * bits)[None, :, None]
     word = (planes << shifts).sum(dim=1)  # (N, KP), fits in 32 unsigned bits
     word = torch.where(word >= 2**31, word - 2**32, word)  # reinterpret as signed int32
-    return word.to(torch.int32).t().contiguous()  # (KP, N), N contiguous
+    return word.to(torch.int32).t()  # (KP, N), stored K-contiguous: a (N, KP) buffer's transpose
 
 
 def unpack(qweight: torch.Tensor, k: int, bits: int = BITS) -> torch.Tensor:
