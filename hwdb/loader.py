@@ -209,6 +209,10 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise HwdbError(f"{path.name}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise HwdbError(f"{path.name}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
+    except RecursionError:
+        raise HwdbError(f"{path.name}: not valid TOML: nested too deeply") from None
     except OSError as e:
         raise HwdbError(f"{path.name}: cannot read: {e.strerror}") from None
 
@@ -225,13 +229,17 @@ def load_dir(devices_dir: Path = DEVICES_DIR, measured_dir: Path | None = MEASUR
             raise _err(path, "id", f"duplicate id {dev.id!r} (also in {Path(devices[dev.id].path).name})")
         devices[dev.id] = dev
     if measured_dir is not None and Path(measured_dir).is_dir():
-
-        for path in sorted(Path(measured_dir).glob("*.toml")):
+        # overlays are read only for the devices of this database (<id>.toml, as write_measured names
+        # them): a $ROOFLINE_HWDB folder without h100-sxm must not trip over the repository's H100 overlay
+        for dev_id in sorted(devices):
+            path = Path(measured_dir) / f"{dev_id}.toml"
+            if not path.is_file():
+                continue
             m_raw = _read_toml(path)
             m = parse_measured(path, m_raw)
-            if m_raw["device"] not in devices:
-                raise _err(path, "device", f"unknown device {m_raw['device']!r}")
-            devices[m_raw["device"]] = replace(devices[m_raw["device"]], measured=m)
+            if m_raw["device"] != dev_id:
+                raise _err(path, "device", f"{m_raw['device']!r} in the overlay file of {dev_id!r}")
+            devices[dev_id] = replace(devices[dev_id], measured=m)
     return devices
 
 
