@@ -96,6 +96,13 @@ def nnls(a: np.ndarray, b: np.ndarray, max_iter: int | None = None) -> np.ndarra
 
 def _rows_for(df: pd.DataFrame, device_id: str | None) -> tuple[pd.DataFrame, str, list[str]]:
     notes: list[str] = []
+    forced = df["device_forced"].astype(str) != ""  # profile --force-device: not measured on that device
+    if len(df) and forced.all():
+        raise InputError("every row was profiled with --force-device (the host was not the device it is "
+                         "labelled with): nothing to calibrate")
+    if forced.any():
+        notes.append(f"{int(forced.sum())} rows profiled with --force-device left out")
+        df = df[~forced]
     ids = sorted({d for d in df["device_id"].astype(str) if d})
     if device_id is None:
         if len(ids) != 1:
