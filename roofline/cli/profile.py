@@ -274,6 +274,9 @@ def calibrate_cli(
 ) -> None:
     """Fit efficiencies, launch overhead and energy coefficients from traces; write hwdb/measured/<id>.toml."""
 
+    validate.fraction("--holdout", holdout, zero=True, one=False)
+    if device:
+        hwdb.get(device)
     cal = calibrate(load_any(traces_arg), device, holdout, seed)
     path = None if dry_run else str(write_calibration(cal))
     if as_json:

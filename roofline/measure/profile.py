@@ -413,10 +413,9 @@ def run_profile(cfg: ProfileConfig, on_progress: Callable[[int, int, str], None]
     on_gpu = dev.torch_device == "cuda"
     registry = load_all()
     points, plan_warnings = plan(suite, registry, cfg.kernels, on_gpu)
-    for w in plan_warnings:
-        warn(w)
-    if not points:
-        raise InputError(f"suite {suite.name!r}: nothing to run (no registered kernel matched)")
+    if not points:  # one line: the plan's own warnings become the reason
+        why = "; ".join(plan_warnings) or "no registered kernel matched"
+        raise InputError(f"suite {suite.name!r}: nothing to run ({why})")
     if cfg.ncu_kernels:
         validate.known_names("kernel (--ncu-kernels)", cfg.ncu_kernels, sorted({p.kernel for p in points}))
     root = traces.traces_root(cfg.out)
@@ -426,6 +425,8 @@ def run_profile(cfg: ProfileConfig, on_progress: Callable[[int, int, str], None]
 
     hw = hwdb.get(dev.device_id) if dev.device_id else None
     meter = pick_meter(dev.kind, hw, cfg.energy, cfg.window_s or suite.window_s, cfg.trials or suite.trials)
+    for w in plan_warnings:  # said only once the input checked out: bad input prints one line
+        warn(w)
     if not dev.device_id:
         warn(f"device: {dev.match_note}")
     if forced:
