@@ -282,14 +282,31 @@ def write_measured(device_id: str, fields: dict, measured_dir: Path = MEASURED_D
         lines += [f"{dk} = {_toml_value(dv)}" for dk, dv in v.items()]
     text = "\n".join(lines) + "\n"
     parse_measured(Path(f"{device_id}.toml"), tomllib.loads(text))  # validate before writing
-    measured_dir.mkdir(parents=True, exist_ok=True)
-    target = measured_dir / f"{device_id}.toml"
-    fd, tmp = tempfile.mkstemp(dir=measured_dir, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)
+    target = Path(measured_dir) / f"{device_id}.toml"
+    try:
+        _write_atomic(target, text)
+    except OSError as e:
+        raise HwdbError(f"cannot write {target}: {e.strerror or e}") from None
     _default.cache_clear()
     return target
+
+
+def _write_atomic(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:  # a full disk or a signal: the old overlay stays, no temp file is left
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _toml_value(v: Any) -> str:

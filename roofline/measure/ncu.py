@@ -202,12 +202,17 @@ def _long_launches(rows: list[list[str]]) -> list[dict]:
                            f"{name[:40]!r}): not one export")
         if not metric:
             continue  # a rule row (Rule Name / Description columns), no metric
-        metric = _LABELS.get(metric, metric)
         unit = r[ix["Metric Unit"]] if "Metric Unit" in ix else ""
+        if metric in _LABELS:  # a section's label for a metric: used only where the metric itself is absent
+            k.setdefault("labels", {})[_LABELS[metric]] = (r[ix["Metric Value"]], unit)
+            continue
         if _used(metric) or metric in (GRID_METRIC, BLOCK_METRIC):
             if metric in k["raw"] and k["raw"][metric] != (r[ix["Metric Value"]], unit):
                 raise NcuError(f"ncu export: launch {lid}: {metric} is given twice with different values")
             k["raw"][metric] = (r[ix["Metric Value"]], unit)
+    for k in launches.values():
+        for metric, v in k.pop("labels", {}).items():
+            k["raw"].setdefault(metric, v)
     return [launches[i] for i in order]
 
 
@@ -242,6 +247,16 @@ def _wide_launches(rows: list[list[str]]) -> list[dict]:
     return out
 
 
+def _count_text(text: str) -> str:
+    """launch__grid_size / launch__block_size as printed or read ('1,024', '132.0') -> '1024', '132'."""
+    t = str(text).replace(",", "").strip()
+    try:
+        v = float(t)
+    except ValueError:
+        return t
+    return str(int(v)) if v.is_integer() else t
+
+
 def _records(launches: list[dict]) -> pd.DataFrame:
     """Launches (id, kernel_name, grid, block, raw {metric: (value text, unit)}) as NCU_COLUMNS rows; every
     launch must carry the used metrics the others carry (else the file was cut short or merged)."""
@@ -261,8 +276,8 @@ def _records(launches: list[dict]) -> pd.DataFrame:
         core = [v * (2 if "fma_" in name else 1) for name, v in m.items() if name in CORE_METRICS]
         nt = math.fsum(tensor) if tensor else math.nan
         nc = math.fsum(core) if core else math.nan
-        grid = k["grid"] or k["raw"].get(GRID_METRIC, ("", ""))[0].replace(",", "")
-        block = k["block"] or k["raw"].get(BLOCK_METRIC, ("", ""))[0].replace(",", "")
+        grid = k["grid"] or _count_text(k["raw"].get(GRID_METRIC, ("", ""))[0])
+        block = k["block"] or _count_text(k["raw"].get(BLOCK_METRIC, ("", ""))[0])
         recs.append({"id": int(k["id"]) if str(k["id"]).isdigit() else k["id"], "kernel_name": k["kernel_name"],
                      "grid": grid, "block": block, "duration_s": m.get(TIME_METRIC, math.nan),
                      "ncu_dram_bytes": math.fsum(dram) if dram else math.nan,
