@@ -277,7 +277,10 @@ def calibrate_cli(
     validate.fraction("--holdout", holdout, zero=True, one=False)
     if device:
         hwdb.get(device)
-    cal = calibrate(load_any(traces_arg), device, holdout, seed)
+    rows = load_any(traces_arg)
+    if rows.empty:
+        raise InputError(f"{traces_arg}: the trace has no rows: nothing to calibrate")
+    cal = calibrate(rows, device, holdout, seed)
     path = None if dry_run else str(write_calibration(cal))
     if as_json:
         typer.echo(dumps({"device_id": cal.device_id, "fields": cal.fields(), "fidelity": list(cal.fidelity),

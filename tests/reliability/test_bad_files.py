@@ -12,6 +12,7 @@ import math
 import pytest
 
 from hwdb.loader import DEVICES_DIR
+from roofline.measure import traces
 from tests.reliability.conftest import GOOD_RUN, case, manifest, run_files, trace_row
 
 # ------------------------------------------------------------------------------------------- suites
@@ -174,6 +175,15 @@ TRACE_CASES = [
                               trace_row(kernel="copy", device_forced="cpu: AMD EPYC")])),
     case("trace-calibrate-folder-one-bad", "calibrate", "{tmp}/traces", "--dry-run", msg="schema version 99",
          files={**run_files(), **run_files(man=manifest(schema_version=99), name="broken")}),
+    # zero-row runs (decided): shown and attributed as empty tables (exit 0); calibrate refuses them
+    case("trace-show-zero-rows", "traces", "show", GOOD_RUN, code=0,
+         files=run_files(rows=traces.empty_frame(), man=manifest(rows=0))),
+    case("trace-attribute-zero-rows", "attribute", "{tmp}/traces/" + GOOD_RUN, code=0,
+         files=run_files(rows=traces.empty_frame(), man=manifest(rows=0))),
+    case("trace-calibrate-zero-rows", "calibrate", "{tmp}/traces/" + GOOD_RUN, "--dry-run", msg="no rows",
+         files=run_files(rows=traces.empty_frame(), man=manifest(rows=0))),
+    # an older trace without a newer optional column (timing_method, device_forced) reads: absent, not corrupt
+    case("trace-show-old-columns", "traces", "show", GOOD_RUN, code=0, files=run_files(rows=[trace_row()])),
     case("trace-calibrate-no-usable-rows", "calibrate", "{tmp}/traces/" + GOOD_RUN, "--dry-run",
          msg="no usable rows", files=run_files(rows=[trace_row(flops=NAN, bytes=NAN)])),
 ]

@@ -89,6 +89,8 @@ PREDICT_CASES = [
     case("predict-phase-banana", *PREDICT, "--phase", "banana", msg="--phase"),
     case("predict-model-unknown", "predict", "-m", "llama-9", "-d", "h100-sxm", msg="unknown model"),
     case("predict-device-unknown", "predict", "-m", "llama-3.1-8b", "-d", "h1000", msg="unknown device"),
+    # soft cases, decided: a 5-bit width is priced as 5 bits an element (any integer 1..16 is a format)
+    case("predict-wbits-5", *PREDICT, "--wbits", "5", code=0),
     case("predict-json-and-csv", *PREDICT, "--json", "--csv", msg="cannot be used together"),
     case("predict-missing-model", "predict", "-d", "h100-sxm", msg="missing option"),
 ]
