@@ -1,8 +1,12 @@
 """Trace I/O: one folder per run under ``traces/`` holding the rows (Parquet) and ``manifest.json``.
 
-Rows follow ``roofline.measure.trace_schema.TRACE_COLUMNS``. Every file is written atomically (temp file in the
-same folder + rename), so a reader never sees half a file and an interrupted run keeps the rows it
-finished. Without pyarrow the rows go to ``rows.csv`` and the manifest says so; readers handle both.
+Rows follow ``roofline.measure.trace_schema.TRACE_COLUMNS``. A run's folder is created exclusively when its
+writer opens (two processes never share one). Every file is written atomically (an unnamed file in the same
+folder, linked and renamed into place only once whole), so a reader never sees half a file, ``kill -9``
+leaves no partial one, and an interrupted run keeps the rows it finished. Reading checks the schema (the
+manifest's version and fields, each present column's type, finite non-negative times): a trace that would
+show "-66.1 us" as a measured time is refused, naming the row and column. Without pyarrow the rows go to
+``rows.csv`` and the manifest says so; readers handle both.
 """
 
 from __future__ import annotations

@@ -16,8 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
 
+import hwdb
+from roofline.analysis.calibrate import calibrate, write_calibration
 from roofline.measure import traces
+from roofline.views import measured
 from tests.reliability.conftest import REPO, env_without_pythonpath_noise, manifest, run_files, trace_row
 
 PROFILE = [sys.executable, "-m", "roofline", "profile", "--energy", "modeled"]
@@ -144,9 +148,6 @@ def test_enospc_on_import_save_leaves_nothing(tmp_path, monkeypatch, cli, fixtur
 
 
 def test_enospc_on_calibrate_leaves_the_overlay_unchanged(tmp_path, monkeypatch, write_traces):
-    import hwdb
-    from roofline.analysis.calibrate import calibrate, write_calibration
-
     write_traces(tmp_path / "traces")
     cal = calibrate(traces.load_any(tmp_path / "traces"), "h100-sxm")
     target = tmp_path / "measured"
@@ -245,8 +246,6 @@ def read_only_traces(tmp_path, monkeypatch):
 
 
 def test_dashboard_views_on_a_read_only_traces_folder(read_only_traces):
-    from roofline.views import measured
-
     recs = measured.run_records()
     assert [r["run_id"] for r in recs] == ["20261122-000000-000-h100-sxm-good"]  # the broken run is left out
     cmp = measured.compared_runs([recs[0]["run_id"], "broken"])
@@ -257,8 +256,6 @@ def test_dashboard_views_on_a_read_only_traces_folder(read_only_traces):
 
 
 def test_dashboard_pages_on_a_read_only_traces_folder(read_only_traces):
-    from streamlit.testing.v1 import AppTest
-
     at = AppTest.from_file(str(REPO / "app" / "dashboard.py"), default_timeout=60)
     at.run()
     for name in ("measurements", "energy"):

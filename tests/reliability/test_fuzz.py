@@ -14,12 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwdb.loader import DEVICES_DIR, parse_device
+from hwdb.loader import DEVICES_DIR, load_dir, parse_device
 from hwdb.schema import HwdbError
 from roofline.errors import RooflineError
 from roofline.measure import kineto, ncu, traces
-from roofline.measure.profile import parse_suite
+from roofline.measure.profile import load_suite, parse_suite
 from roofline.measure.trace_schema import TRACE_COLUMNS
+from roofline.views.measured import read_upload
 from tests.reliability.test_bad_files import GOOD_NCU, GOOD_TRACE, KERNEL
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -116,8 +117,6 @@ def test_fuzz_suite(data):
 @FUZZ
 @given(text=st.text(max_size=200))
 def test_fuzz_suite_text(text, tmp_path_factory):
-    from roofline.measure.profile import load_suite
-
     p = tmp_path_factory.mktemp("suite") / "s.toml"
     p.write_text(text)
     try:
@@ -163,8 +162,6 @@ def test_fuzz_device_toml(data):
 @FUZZ
 @given(raw=st.binary(max_size=300))
 def test_fuzz_device_bytes(raw, tmp_path_factory):
-    from hwdb.loader import load_dir
-
     d = tmp_path_factory.mktemp("hwdb")
     (d / "x.toml").write_bytes(raw)
     try:
@@ -208,8 +205,6 @@ def test_fuzz_trace_parquet(data):
 @given(raw=st.binary(min_size=1, max_size=300))
 def test_fuzz_upload_bytes(name, raw):
     """Any bytes uploaded to the dashboard: trace rows, or one RooflineError (the page shows its line)."""
-    from roofline.views.measured import read_upload
-
     try:
         read_upload(name, raw, "h100-sxm", "NVIDIA H100 80GB HBM3")
     except RooflineError:
