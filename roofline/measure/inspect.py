@@ -108,6 +108,7 @@ def _check_arch(target: tuple[str, int, int]) -> None:
                 offs = tl.arange(0, BLOCK)
                 tl.store(x_ptr + offs, tl.load(x_ptr + offs) + 1.0)
 
+            os.environ.setdefault(*launches.FP_FUSION_ENV)
             k = triton.compile(ASTSource(_probe, {"x_ptr": "*fp32", "BLOCK": "constexpr"}, {"BLOCK": 32}),
                                target=GPUTarget(*target), options={"num_warps": 1})
             _PROBED[target] = None if "cubin" in k.asm else "no cubin produced"

@@ -182,6 +182,11 @@ def tool(name: str) -> str:
     return str(path)
 
 
+# Triton 3.9 warns on every compile that FP fusion defaults on "for backward compatibility"; 3.6 (the GPU
+# machine's) fuses by default too: say so explicitly, so the inspection compiles what the GPU would.
+FP_FUSION_ENV = ("TRITON_DEFAULT_FP_FUSION", "1")
+
+
 def compile_sass(fn: Any, signature: dict, constexprs: dict, attrs: dict, options: dict,
                  target: tuple[str, int, int]) -> dict:
     """Compile for ``target`` and disassemble: {sass, resources, shared_bytes, num_warps, num_stages}."""
@@ -190,6 +195,7 @@ def compile_sass(fn: Any, signature: dict, constexprs: dict, attrs: dict, option
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
+    os.environ.setdefault(*FP_FUSION_ENV)
     k = triton.compile(ASTSource(fn, signature, constexprs, attrs), target=GPUTarget(*target), options=options)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "k.cubin"

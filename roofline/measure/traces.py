@@ -530,3 +530,66 @@ def read_export(name: str, data: bytes, device_id: str = "", device_name: str = 
 def _looks_like_ncu(data: bytes) -> bool:
     head = data[:4096].decode("utf-8", "replace")
     return '"Kernel Name"' in head or "Metric Name" in head or '"ID","Process ID"' in head
+
+
+# ---- static inspection results (provenance "static": compiled code read, nothing run) -------------------
+
+STATIC_DIR = "static"  # under the traces root; not a run folder (no manifest.json), so run listings skip it
+
+
+def static_path(arch: str, device_id: str, root: str | os.PathLike | None = None) -> Path:
+    slug = re.sub(r"[^a-z0-9]+", "-", f"inspect-{arch}-{device_id}".lower()).strip("-")
+    return traces_root(root) / STATIC_DIR / f"{slug}.json"
+
+
+def write_static(doc: dict[str, Any], root: str | os.PathLike | None = None) -> Path:
+    """Write one inspection (``{"kind": "static", "arch", "device_id", "rows": [...], ...}``) atomically,
+    replacing the previous one of the same arch and device."""
+    if doc.get("kind") != "static" or not isinstance(doc.get("rows"), list):
+        raise TraceError("a static inspection needs kind 'static' and a list of rows")
+    path = static_path(str(doc.get("arch", "")), str(doc.get("device_id", "")), root)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, json.dumps(doc, indent=1, default=str, sort_keys=True).encode())
+    except OSError as e:
+        raise TraceError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
+def _shape_value(v: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(v, v)
+
+
+def shape_json_of_key(key: str) -> str:
+    """An inspection's shape key (``M=1,K=8192,...``) as the trace rows' shape cell (sorted-key JSON)."""
+    d = {}
+    for part in str(key).split(","):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            d[k] = _shape_value(v)
+    return json.dumps(d, sort_keys=True)
+
+
+def load_static(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every saved inspection under the traces root as rows (one per compiled launch) with ``arch``,
+    ``device_id`` and ``shape_json`` (joinable with trace rows' ``shape``); empty when there are none.
+    A file that cannot be read is skipped: static rows are context, never the only copy of a measurement."""
+    frames = []
+    for p in sorted((traces_root(root) / STATIC_DIR).glob("*.json")):
+        try:
+            doc = json.loads(p.read_text())
+            rows = pd.DataFrame(doc["rows"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if rows.empty or "shape" not in rows:
+            continue
+        rows["arch"], rows["device_id"] = doc.get("arch", ""), doc.get("device_id", "")
+        rows["shape_json"] = rows["shape"].map(shape_json_of_key)
+        rows["static_source"] = f"{p.name} ({doc.get('date', '')})"
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -6,6 +6,7 @@ No Streamlit or plotly here; units are SI (FLOP/s, bytes/s, s, J, W).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 from roofline.analysis.attribution import compare
 from roofline.errors import InputError
 from roofline.measure import traces
-from roofline.provenance import MEASURED, MODELED
+from roofline.provenance import MEASURED, MODELED, STATIC
 
 MAX_UPLOAD_BYTES = 50 * 2**20  # a trace upload larger than this is refused with a message (the app keeps running)
 
@@ -160,3 +161,51 @@ def profile_summary(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=cols)
     return compare(rows)[cols]
+
+
+STATIC_COLUMNS = ["kernel", "shape", "dtype", "device_id", "arch", "launches", "mma", "regs", "spill_bytes",
+                  "instr_per_weight", "instr_per_byte", "issue_floor_s", "memory_floor_s", "compute_floor_s",
+                  "predicted_bound", "predicted_s", "kind", "source"]
+
+
+def static_summary(static: pd.DataFrame) -> pd.DataFrame:
+    """One row per inspected kernel call (its first-choice launches): MMA kind, the largest register count,
+    spills, instructions a weight / a KV byte of its main launch, the issue floor (launches run one after
+    another), the memory and compute floors, the bound and the predicted time (the largest floor).
+    Columns: STATIC_COLUMNS; kind "static"."""
+    if static is None or static.empty:
+        return pd.DataFrame(columns=STATIC_COLUMNS)
+    first = static[static["first_choice"].astype(bool)]
+    rows = []
+    for (k, sh, dt, dev, arch), g in first.groupby(["kernel", "shape_json", "dtype", "device_id", "arch"], sort=True):
+        main = g.loc[g["instrs"].idxmax()]
+        issue = float(g["issue_floor_s"].sum())
+        mem, comp = float(g["memory_floor_s"].iloc[0]), float(g["compute_floor_s"].iloc[0])
+        rows.append({"kernel": k, "shape": sh, "dtype": dt, "device_id": dev, "arch": arch, "launches": len(g),
+                     "mma": "+".join(sorted(set(g["mma"].astype(str)))), "regs": int(g["regs"].max()),
+                     "spill_bytes": int(g["spill_bytes"].sum()), "instr_per_weight": main.get("instr_per_weight"),
+                     "instr_per_byte": main.get("instr_per_byte"), "issue_floor_s": issue, "memory_floor_s": mem,
+                     "compute_floor_s": comp, "predicted_bound": str(main["predicted_bound"]),
+                     "predicted_s": max(issue, mem, comp), "kind": STATIC,
+                     "source": str(main.get("static_source", main.get("source", "")))})
+    return pd.DataFrame(rows, columns=STATIC_COLUMNS)
+
+
+def static_beside_measured(cmp: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
+    """Measured rows of our kernels next to the static prediction of the same call (kernel, shape, dtype,
+    device): measured median, the static floors and bound, and measured / static-predicted time. Only calls
+    that have both; empty otherwise."""
+    s = static_summary(static)
+    cols = ["kernel", "shape", "dtype", "device_id", "median_s", "static_predicted_s", "measured_over_static",
+            "predicted_bound", "issue_floor_s", "memory_floor_s", "mma", "regs", "spill_bytes", "run_id", "source"]
+    if s.empty or cmp is None or cmp.empty:
+        return pd.DataFrame(columns=cols)
+    ours = cmp[cmp["impl"] == "ours"].copy()
+    ours["shape"] = ours["shape"].map(lambda x: json.dumps(json.loads(x), sort_keys=True) if x else "")
+    m = ours.merge(s.rename(columns={"predicted_s": "static_predicted_s"}), on=["kernel", "shape", "dtype", "device_id"],
+                   suffixes=("", "_static"))
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    m["measured_over_static"] = m["median_s"] / m["static_predicted_s"]
+    m["source"] = m["source_static"] if "source_static" in m else m["source"]
+    return m[cols].reset_index(drop=True)
