@@ -23,6 +23,7 @@ CLOSURE_TOL = 0.10
 SETUP_S = 25.0  # interpreter start, imports, CUDA context, device query (the device stage)
 CPU_TAIL_S = 20.0  # calibrate, fidelity, IPW (the analysis stage)
 PACK_S = 10.0  # summary + archive, always kept back from the budget
+GPU_TESTS_S = 25.0  # pytest of the two bit-for-bit files: ~24 cases, a few small compiles each
 PROCESS_S = 6.0  # every stage is a fresh process: python + torch import + CUDA context
 ROW_OVERHEAD_S = 0.6  # per implementation: warm-up, reference check, clocks
 NCU_ROW_S = 25.0  # a fresh process under ncu: CUDA init, inputs, compile cache, one profiled call

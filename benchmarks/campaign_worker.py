@@ -162,6 +162,34 @@ def _compile_one(entry, shape: dict, dtype: str, dev: str, check: bool, smoke: b
     return rec
 
 
+# ---- GPU tests --------------------------------------------------------------------------------------------
+
+GPU_TESTS = ("tests/kernels/test_quant_dequant.py", "tests/kernels/test_sparse_planes.py")
+
+
+def stage_gpu_tests(st: Stage) -> None:
+    """The tests that only a GPU can run: the inline-PTX fast paths against the portable paths, bit for bit
+    (TRITON_INTERPRET=0, so nothing is interpreted); the pytest summary and any failures are recorded."""
+    import subprocess
+
+    st.fault("gpu_tests")
+    env = {**os.environ, "TRITON_INTERPRET": "0"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs", *GPU_TESTS]
+    t = time.monotonic()
+    try:
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(5.0, st.left_s() - 3))
+        out, code = p.stdout + p.stderr, p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, code = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or ""), -1
+    lines = out.strip().splitlines()
+    st.write("gpu_tests.json", {"files": list(GPU_TESTS), "exit_code": code, "elapsed_s": time.monotonic() - t,
+                                "summary": lines[-1] if lines else "", "failures": [ln for ln in lines
+                                                                                   if ln.startswith("FAILED")][:40]})
+    print(out[-4000:])
+    if code not in (0, 5):  # 5: nothing collected
+        raise RuntimeError(f"GPU tests failed (pytest exit {code}): {lines[-1] if lines else ''}")
+
+
 # ---- family -----------------------------------------------------------------------------------------------
 
 def stage_family(st: Stage) -> None:
@@ -414,8 +442,8 @@ def ipw_rows(dev, scratch: Path, ctx: int) -> list[dict]:
     return rows
 
 
-STAGES = {"device": stage_device, "compile": stage_compile, "family": stage_family, "decode": stage_decode,
-          "analysis": stage_analysis}
+STAGES = {"device": stage_device, "compile": stage_compile, "gpu_tests": stage_gpu_tests, "family": stage_family,
+          "decode": stage_decode, "analysis": stage_analysis}
 
 
 def main(argv: list[str] | None = None) -> int:

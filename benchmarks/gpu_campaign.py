@@ -46,6 +46,7 @@ from campaign_plan import (  # noqa: E402  (the pure parts: plan, estimates, tar
     FAMILIES,
     FIDELITY_TARGETS,
     FIRST_USE_S,
+    GPU_TESTS_S,
     PACK_S,
     PROCESS_S,
     SETUP_S,
@@ -90,7 +91,7 @@ def make_spec(a: argparse.Namespace) -> dict[str, Any]:
     workers = a.workers or (2 if a.smoke else min(12, max(2, (os.cpu_count() or 16) - 2)) if not a.plan else 12)
     n_stages = 3 + len({family_of(i.spec["kernel"]) for i in items if i.stage == "profile"})
     proc_s = SMOKE_PROCESS_S if a.smoke else PROCESS_S
-    fixed = (8.0 if a.smoke else SETUP_S) + PACK_S + (8.0 if a.smoke else CPU_TAIL_S) + proc_s * n_stages
+    fixed = (8.0 if a.smoke else SETUP_S + GPU_TESTS_S) + PACK_S + (8.0 if a.smoke else CPU_TAIL_S) + proc_s * n_stages
 
     def cost(kept: list) -> float:  # timed stages + the parallel compile of what they launch
         return plan_cost_s(kept, first_use) + assign_shards(compile_points(kept, a.ctx, a.smoke), workers)
@@ -109,6 +110,7 @@ def make_spec(a: argparse.Namespace) -> dict[str, Any]:
     decode = [{**i.spec, "est_s": i.est_s, "label": i.label} for i in kept if i.stage == "decode_step"
               and "variant" in i.spec]
     est = {"device": SETUP_S if not a.smoke else 8.0, "compile": compile_est + proc_s,
+           **({} if a.smoke else {"gpu_tests": GPU_TESTS_S}),
            **{f"family:{f}": family_cost_s(kept, f) + proc_s for f in fams},
            "decode": plan_cost_s([i for i in kept if i.stage == "decode_step"], first_use) + proc_s,
            "analysis": CPU_TAIL_S if not a.smoke else 8.0}
@@ -148,7 +150,8 @@ class Campaign:
 
     def reserve_after(self, name: str) -> float:
         """Seconds kept back for the stages after ``name``: each gets at least a start and a little work."""
-        order = ["device", "compile", *(f"family:{f}" for f in self.spec["families"]), "decode",
+        order = ["device", "compile", *([] if self.spec["smoke"] else ["gpu_tests"]),
+                 *(f"family:{f}" for f in self.spec["families"]), "decode",
                  *(f"spread:{f}" for f in self.spec.get("bonus", {})), "analysis"]
         later = order[order.index(name) + 1:] if name in order else []
         proc_s = SMOKE_PROCESS_S if self.spec["smoke"] else PROCESS_S
@@ -269,6 +272,8 @@ def campaign(c: Campaign) -> int:
     spec["device"] = spec["device"] or dev.get("device_id", "")
     write_json(c.scratch / "spec.json", spec)
     c.run("compile", "compile", shards=spec["workers"])
+    if not spec["smoke"]:  # inline PTX: nothing to run under the interpreter
+        c.run("gpu_tests", "gpu_tests")
     for fam in spec["families"]:
         c.run(f"family:{fam}", "family", ["--family", fam])
     if spec["decode_configs"]:
@@ -350,6 +355,11 @@ def summary_md(scratch: Path, stages: list[dict], exit_code: int | None, interru
         if errs:
             s += ["", "Points that raised:", ""] + _table(errs, ["kernel", "dtype", "error"])
         s.append("")
+    gt = read_json(scratch / "gpu_tests.json")
+    if gt:
+        s += ["## GPU-only tests (inline-PTX fast paths vs the portable paths, bit for bit)", "",
+              f"`{' '.join(gt['files'])}`: {gt['summary']} (exit {gt['exit_code']}, {gt['elapsed_s']:.0f} s)", ""]
+        s += [f"- {f}" for f in gt.get("failures", [])] + ([""] if gt.get("failures") else [])
     fam_rows = []
     for m in sorted((scratch / "traces").glob("*/manifest.json")):  # the runs on disk: ground truth
         man = read_json(m, {})
