@@ -179,7 +179,7 @@ def breakdown_figure(wr: WorkloadResult, metric: str) -> go.Figure | None:
     unit = "s" if metric == "time" else "J"
     df = wr.breakdown.copy()
     df["bar"] = df["device_id"] + " · " + df["phase"]
-    bars = sorted(df["bar"].unique(), key=lambda b: (wr.detail_ids.index(b.split(" · ")[0]), b))
+    bars = sorted(df["bar"].unique(), key=lambda b: (wr.detail_ids.index(b.split(" · ")[0]), "prefill" not in b, b))
     totals = df.groupby("bar")[value].sum()
     label = {b: f"{tables.device_mark(wr, b.split(' · ')[0])} · {b.split(' · ')[1]} ({tables.fnum(totals[b], unit)})"
              for b in bars}

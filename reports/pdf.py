@@ -160,7 +160,7 @@ def draw_ipw(wr: WorkloadResult, colors: dict[str, str]):
 def draw_breakdown(wr: WorkloadResult):
     df = wr.breakdown.copy()
     df["bar"] = df["device_id"] + " · " + df["phase"]
-    bars = sorted(df["bar"].unique(), key=lambda b: (wr.detail_ids.index(b.split(" · ")[0]), b))
+    bars = sorted(df["bar"].unique(), key=lambda b: (wr.detail_ids.index(b.split(" · ")[0]), "prefill" not in b, b))
     kinds = sorted(df["op_kind"].unique())
     colours = op_kind_colours(kinds)
 
