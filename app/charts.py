@@ -106,9 +106,13 @@ def roofline_figure(lines: pd.DataFrame, ridges: pd.DataFrame | None = None, poi
                            "kind: datasheet<br>source: %{customdata[2]}<extra></extra>")))
     if points is not None and len(points):
         ocol = op_colours(list(points["name"]), list(points["op_kind"]))
+        kcol = op_kind_colours(sorted(set(points["op_kind"])))
         for kind, g in points.groupby("op_kind", sort=True):
+            # the legend entry in the kind's own colour; the points in per-op shades of it
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{kind} ops (modeled)",
+                                     legendgroup=f"ops-{kind}", marker=dict(size=10, color=kcol[kind])))
             fig.add_trace(go.Scatter(
-                x=g["x"], y=g["y"], mode="markers", name=f"{kind} ops (modeled)", legendgroup="ops",
+                x=g["x"], y=g["y"], mode="markers", name=f"{kind} ops", legendgroup=f"ops-{kind}", showlegend=False,
                 marker=dict(size=[max(7.0, min(30.0, 7 + 45 * s)) for s in g["time_share"]],
                             color=[ocol[n] for n in g["name"]],
                             symbol=[PHASE_SYMBOL.get(ph, "circle") for ph in g["phase"]],

@@ -50,12 +50,13 @@ def op_kind_colours(kinds: Iterable[str]) -> dict[str, str]:
 
 
 def shade(hex_colour: str, i: int, n: int) -> str:
-    """The ``i``-th of ``n`` shades of a colour (same hue, lightness spread 0.28..0.72; n == 1: the colour)."""
+    """The ``i``-th of ``n`` shades of a colour (same hue, lightness spread 0.30..0.64, dark to light, so the
+    lightest still reads on white; n == 1: the colour itself)."""
     if n <= 1:
         return hex_colour
     r, g, b = (int(hex_colour[k:k + 2], 16) / 255 for k in (1, 3, 5))
     h, _, s = colorsys.rgb_to_hls(r, g, b)
-    light = 0.28 + 0.44 * i / (n - 1)
+    light = 0.30 + 0.34 * i / (n - 1)
     r, g, b = colorsys.hls_to_rgb(h, light, max(s, 0.35))
     return "#{:02X}{:02X}{:02X}".format(*(round(255 * c) for c in (r, g, b)))
 

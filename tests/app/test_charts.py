@@ -82,8 +82,10 @@ def test_one_colour_per_op_across_the_workload_figures(pred):
     bar_colour = {t["name"]: t["marker"]["color"] for t in by_op["data"]}
     assert len(set(bar_colour.values())) == len(bar_colour)  # no two ops share a colour
     point_colour = {}
+    legend = {t["name"]: t["marker"]["color"] for t in roof["data"] if t.get("name", "").endswith("ops (modeled)")}
+    assert legend and all(c == palette.OP_KIND_COLOURS[n.split(" ops")[0]] for n, c in legend.items())
     for t in roof["data"]:
-        if t.get("name", "").endswith("ops (modeled)"):
+        if t.get("name", "").endswith(" ops") and t.get("customdata"):
             for label, c in zip((cd[0] for cd in t["customdata"]), t["marker"]["color"], strict=True):
                 point_colour[label.split(" (")[0]] = c
     assert point_colour and all(point_colour[n] == bar_colour[n] for n in point_colour)
