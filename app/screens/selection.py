@@ -8,7 +8,7 @@ import streamlit as st
 from app import charts, state
 from roofline.engine.scenario import PHASES, Scenario
 from roofline.engine.select import RANK_KEYS
-from roofline.views import common, selection
+from roofline.views import common, selection, verdict
 
 st.title("Hardware selection")
 
@@ -81,6 +81,15 @@ if len(ok):
               common.fmt_metric(common.finite_or_none(best[ss.se_by]), charts.AXIS_UNITS.get(ss.se_by, "")))
 else:
     st.warning("No candidate fits and meets the SLO. Loosen the SLO, allow tensor parallelism, use fewer bits.")
+v = verdict.verdict(ranked, ss.se_by, slo_ttft, slo_tpot, scenario.phase)
+with st.container(border=True):
+    st.markdown(f"**Verdict (modeled): {v.recommendation}.**")
+    lines = [f"- {r}" for r in v.reasons]
+    if v.runner_up:
+        lines.append(f"- {'runner-up' if v.pick else 'closest'}: {v.runner_up_name} ({v.runner_up}); it would win "
+                     + "; ".join(v.runner_up_when))
+    lines += [f"- uncertainty: {r}" for r in v.ranges] + [f"- caveat: {c}" for c in v.caveats]
+    st.markdown("\n".join(lines))
 
 shown = table[["rank", "device_id", "name", "device_kind", "tp", "fits", "meets_slo", "tokens_per_s", "ttft_s",
                "tpot_s", "usd_per_mtok", "j_per_token", "ipw", "pareto", "kind", "source", "fit_reason"]]

@@ -123,6 +123,12 @@ def _flags(row) -> list[str]:
     return out
 
 
+def _basis(row) -> str:
+    """The cost basis of a row's $ figures ('cloud', 'owned', ...) when the frame carries one, else ''."""
+    b = row.get("cost_basis") if "cost_basis" in row else None
+    return b.strip() if isinstance(b, str) else ""
+
+
 def verdict(df: pd.DataFrame, by: str, slo_ttft_s: float | None = None, slo_tpot_s: float | None = None,
             phase: str = "generate") -> Verdict:
     """The recommendation for a ranked workload (``select.rank`` frame; ranks already applied)."""
@@ -188,6 +194,12 @@ def verdict(df: pd.DataFrame, by: str, slo_ttft_s: float | None = None, slo_tpot
                 caveats.append(f"the {label} ranges of {top['device_id']} and {ru['device_id']} overlap: within the "
                                "model's uncertainty the runner-up may be as good")
         caveats += _flags(ru)
+        bt, br = _basis(top), _basis(ru)
+        if bt and br and bt != br:
+            caveats.append(f"{top['device_id']} uses the {bt} cost basis, {ru['device_id']} the {br} one: their "
+                           "$/M tokens do not compare directly")
+    if _basis(top) and (by == "usd_per_mtok" or any("cost" in r for r in reasons)):
+        reasons = [f"{r} ({_basis(top)} prices)" if "cost" in r else r for r in reasons]
     tp = _tp(top)
     headline = (f"Buy {top['name']}" + (f" (x{tp}, tensor parallel)" if tp > 1 else "") + f": {reasons[0]}"
                 + (f"; {reasons[1]}" if len(reasons) > 1 else "") + ".")

@@ -241,6 +241,7 @@ def test_selection_ranks_and_reacts(no_traces):
     best_speed = m["best by tokens/s (modeled)"]
     df = at.dataframe[0].value
     assert {"kind", "source", "pareto"} <= set(df.columns) and set(df["kind"]) == {"modeled"}
+    assert any(m.value.startswith("**Verdict (modeled): Buy ") for m in at.markdown)
     at.selectbox(key="se_by").set_value("j_per_token").run()
     assert "best by J/token (modeled)" in metrics(ok(at))
     assert best_speed  # the speed winner is named; the J/token ranking may or may not agree

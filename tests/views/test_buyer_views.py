@@ -250,6 +250,14 @@ def test_verdict_shows_ranges_and_flags_when_the_frame_has_them():
     assert any(c.startswith("b: power is a TPU v4 placeholder (flagged unreliable") for c in v.caveats)
 
 
+def test_verdict_says_when_prices_are_on_different_bases():
+    df = ranking_frame(rank=[3.0, 1.0, 2.0, math.nan], cost_basis=["cloud", "owned", "cloud", ""])
+    v = verdict.verdict(df, "usd_per_mtok")
+    assert v.reasons[0].endswith("(owned prices)")
+    assert any(c.startswith("b uses the owned cost basis, c the cloud one") for c in v.caveats)
+    assert verdict.verdict(ranking_frame(rank=[3.0, 1.0, 2.0, math.nan]), "usd_per_mtok").caveats == ()
+
+
 def test_verdict_when_nothing_qualifies():
     v = verdict.verdict(ranking_frame(rank=[math.nan] * 4, meets_slo=[False] * 4), "tokens_per_s", slo_tpot_s=0.01)
     assert v.pick == "" and v.headline.startswith("No recommendation: no candidate meets TPOT <= 10 ms")
