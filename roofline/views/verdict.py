@@ -43,7 +43,7 @@ class Verdict:
     reasons: tuple[str, ...]  # the two that decide it
     runner_up: str  # device id ('' when there is none)
     runner_up_name: str
-    runner_up_when: tuple[str, ...]  # when the runner-up would win
+    runner_up_when: tuple[str, ...]  # when the runner-up would win ("it would win <this>")
     ranges: tuple[str, ...] = ()  # uncertainty ranges of the deciding numbers (empty without bands)
     caveats: tuple[str, ...] = ()
     kind: str = MODELED
@@ -259,7 +259,7 @@ def _runner_up_wins(df, top, ru, by, keys, slo_ttft_s, slo_tpot_s) -> list[str]:
             a, b = _val(ru, k), _val(top, k)
             vs = f"{_fmt(k, a)} vs {_fmt(k, b)}" if b is not None else \
                 f"{_fmt(k, a)}; {top['device_id']} has no {'public price' if k == 'usd_per_mtok' else 'figure'}"
-            out.append(f"ranked by {METRIC_INFO[k][0]} it is first ({vs})")
+            out.append(f"if you rank by {METRIC_INFO[k][0]} ({vs})")
     if by == "usd_per_mtok":
         a, b = _val(top, by), _val(ru, by)
         if a and b:
@@ -273,7 +273,7 @@ def _runner_up_wins(df, top, ru, by, keys, slo_ttft_s, slo_tpot_s) -> list[str]:
             out.append(f"if {cond} {fmt_metric(a, 's')} applies ({rid} needs {fmt_metric(b, 's')})"
                        if not slo else f"if {cond} {fmt_metric(a, 's')} ({rid} needs {fmt_metric(b, 's')})")
     if not out:
-        out.append("it does not win under any of the other rankings, a +-30% price change or a tighter SLO")
+        out.append("under none of: another ranking metric, a +-30% price change, a tighter SLO")
     return out
 
 
