@@ -29,6 +29,8 @@ from roofline.errors import InputError, RooflineError
 from roofline.fmt import si
 from roofline.provenance import DATASHEET, MEASURED
 from roofline.views import measured
+from roofline.views import verdict as views_verdict
+from roofline.views.common import field_label
 from roofline.views.hardware import model_provenance, roofline_lines
 from roofline.views.workload import breakdown, op_points
 
@@ -50,6 +52,8 @@ class WorkloadResult:
     roofs: pd.DataFrame  # roofline_lines of the detail devices at the workload's compute dtype
     compute_dtype: str
     provenance: pd.DataFrame  # device_id, efficiency_kind, efficiency_source, energy_kind, energy_source
+    verdict: Any = None  # roofline.views.verdict.Verdict
+    sensitivity: pd.DataFrame | None = None  # roofline.views.verdict.sensitivity rows
 
     @property
     def top(self) -> pd.Series | None:
@@ -243,7 +247,10 @@ def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> 
         columns=["device_id", "device", "roof", "dtype", "memory", "x", "y", "kind", "source"])
     return WorkloadResult(workload=w, model=model, scenario=scen, ranking=df, detail_ids=tuple(detail["device_id"]),
                           breakdown=breakdown_df, points=points, roofs=roofs_df, compute_dtype=main_dtype,
-                          provenance=pd.DataFrame(prov))
+                          provenance=pd.DataFrame(prov),
+                          verdict=views_verdict.verdict(df, spec.rank_by, w.slo_ttft_s, w.slo_tpot_s, scen.phase),
+                          sensitivity=views_verdict.sensitivity(df, spec.rank_by, devices, w.slo_ttft_s, w.slo_tpot_s,
+                                                                scen.phase))
 
 
 # --------------------------------------------------------------------------------------------- measured
@@ -286,14 +293,12 @@ def measured_section(spec: ReportSpec) -> tuple[pd.DataFrame | None, pd.DataFram
 def sources_table(devices: list[Device], results: list[WorkloadResult], runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for d in devices:
-        used: dict[str, dict[str, list[str]]] = {}
+        used: dict[str, list[str]] = {}
         for f, key in sorted(d.field_sources.items()):
-            head, _, tail = f.partition(".")
-            used.setdefault(key, {}).setdefault(head, []).append(tail)
+            used.setdefault(key, []).append(field_label(f))  # 'bf16 peak', not 'peak: bf16'
         for key in sorted(d.sources):  # every source the device file cites, used by a field or not
             s = d.sources[key]
-            fields = "; ".join(f"{h}: {', '.join(t)}" if any(t) else h for h, t in used.get(key, {}).items())
-            fields = fields or "context (device notes)"
+            fields = ", ".join(used.get(key, [])) or "context (device notes)"
             note = "; ".join(x for x in (s.note, f"quoted {s.date}" if s.date else "") if x)
             rows.append({"kind": DATASHEET, "item": d.id, "used_for": fields, "title": s.title,
                          "url": s.url, "note": note})

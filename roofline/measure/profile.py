@@ -33,7 +33,14 @@ from roofline.measure.device_query import MEMORY_TOLERANCE, match_device, query_
 from roofline.measure.meters import pick_meter
 from roofline.measure.meters.base import MeterError
 from roofline.measure.ncu import find_ncu, profile_rows
-from roofline.measure.timers import KernelWrongError, check_output, sync_for, time_point
+from roofline.measure.timers import (
+    KernelWrongError,
+    busy_warning,
+    check_output,
+    spread_warning,
+    sync_for,
+    time_point,
+)
 from roofline.measure.trace_schema import REFERENCE_IMPL, TRACE_COLUMNS
 from roofline.ops import total_bytes, total_flops
 
@@ -380,6 +387,9 @@ def run_point(point: Point, entry, dev, meter, run_id: str, target_s: float | No
     timings = time_point({k: fn for k, (fn, _) in passed.items()}, dev.torch_device, target_s)
     for impl, (fn, err) in passed.items():
         timing = timings[impl]
+        noisy = spread_warning(f"{label} {impl}", timing) if not on_gpu else None
+        if noisy:
+            warn(noisy)
         ops = bench.ops if impl == REFERENCE_IMPL else bench.ops_for(impl)
         flops, nbytes = total_flops(ops), total_bytes(ops)
         energy = None
@@ -431,6 +441,9 @@ def run_profile(cfg: ProfileConfig, on_progress: Callable[[int, int, str], None]
         warn(f"device: {dev.match_note}")
     if forced:
         warn(f"device: --force-device labels this host ({forced}) as {dev.device_id}; rows marked forced")
+    busy = busy_warning() if not on_gpu else None  # CPU timings share the cores with whatever else runs
+    if busy:
+        warn(busy)
 
     manifest = traces.base_manifest(traces.new_run_id(f"{dev.device_id or 'host'}-{suite.name}"), dev.device_id,
                                     dev.device_name, cfg.command, suite.name, dev.versions, dev.driver)

@@ -138,9 +138,12 @@ def run_manifests(root: str | None = None) -> dict[str, dict]:
     return {r.run_id: dict(r.manifest or {}) for r in traces.list_runs(root)}
 
 
-def compared_runs(run_ids: Sequence[str], root: str | None = None, strict: bool = False) -> pd.DataFrame:
+def compared_runs(run_ids: Sequence[str], root: str | None = None, strict: bool = False,
+                  assign: tuple[str, str, Sequence[str]] | None = None) -> pd.DataFrame:
     """``attribution.compare`` of the chosen runs' rows (model beside measurement); an empty frame when nothing
-    loads. ``strict``: an unreadable run raises (reports); else it is skipped (the dashboard keeps the others)."""
+    loads. ``strict``: an unreadable run raises (reports); else it is skipped (the dashboard keeps the others).
+    ``assign`` = (device_id, device_name, known ids): rows from a host that matched no known device are
+    attributed to that device first (``assign_device``)."""
     frames = []
     for rid in run_ids:
         try:
@@ -150,7 +153,43 @@ def compared_runs(run_ids: Sequence[str], root: str | None = None, strict: bool 
                 raise
             continue
     df = pd.concat(frames, ignore_index=True) if frames else traces.empty_frame()
+    if assign is not None and assign[0]:
+        df = assign_device(df, *assign)
     return compare(df)
+
+
+def unmatched_devices(rows: pd.DataFrame, known: Sequence[str]) -> list[str]:
+    """Device ids of rows that name no known device ('' for a host the profiler could not match), sorted."""
+    if rows.empty or "device_id" not in rows:
+        return []
+    ids = rows["device_id"].fillna("").astype(str)
+    return sorted(set(ids[~ids.isin(list(known))]))
+
+
+def assign_device(rows: pd.DataFrame, device_id: str, device_name: str, known: Sequence[str]) -> pd.DataFrame:
+    """A copy of trace rows where every row whose device is not among ``known`` is attributed to ``device_id``
+    (the user's answer to "which device ran this?"); rows of known devices keep theirs."""
+    out = rows.copy()
+    ids = out["device_id"].fillna("").astype(str)
+    bad = ~ids.isin(list(known))
+    if "device_name" in out:
+        out.loc[bad, "device_name"] = device_name
+    out.loc[bad, "device_id"] = device_id
+    return out
+
+
+def guess_device(names: Sequence[str], devices: dict) -> str:
+    """The hwdb id whose name or id shares the most words with the reported device names (e.g. 'Apple M4 Max'),
+    '' when fewer than two words match or two devices match equally (an 'NVIDIA H100 80GB' could be the SXM or
+    the PCIe part). A guess to preselect, never applied without the user seeing it."""
+    words = {w for n in names for w in str(n).lower().replace("-", " ").split() if len(w) > 1}
+    if not words:
+        return ""
+    scores = sorted(((len(words & set(f"{d.name} {did}".lower().replace("-", " ").split())), did)
+                     for did, d in devices.items()), reverse=True)
+    if not scores or scores[0][0] < 2 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+        return ""
+    return scores[0][1]
 
 
 def profile_summary(rows: pd.DataFrame) -> pd.DataFrame:
