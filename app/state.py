@@ -125,6 +125,18 @@ def assigned_runs(run_ids: tuple[str, ...], root: str | None, device_id: str):
     return views_measured.compared_runs(run_ids, root, assign=(device_id, dev.name, tuple(devices())))
 
 
+@st.cache_data(show_spinner=False, ttl=60)
+def static_rows(root: str):
+    """Saved static inspections (``roofline kernels inspect --save``) under ``root``, one row a compiled launch."""
+    return views_measured.static_rows(root)
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def static_summary(root: str):
+    """One row a statically inspected kernel call under ``root``."""
+    return views_measured.static_summary(views_measured.static_rows(root))
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def compared_upload(name: str, data: bytes, device_id: str = "", assign_to: str = ""):
     """(compare() of an uploaded file, None) or (None, readable error message). ``assign_to``: rows whose device

@@ -71,6 +71,7 @@ class ReportData:
     measured: pd.DataFrame | None  # attribution.compare rows, sorted; None when the spec names no runs
     measured_summary: pd.DataFrame | None
     runs: pd.DataFrame  # run_id, device, host, start, rows, command
+    static: pd.DataFrame | None  # our measured calls beside their static (SASS) prediction; None when none has both
     sources: pd.DataFrame  # kind, used_for, title, url, note
     assumptions: tuple[str, ...]
     versions: tuple[tuple[str, str], ...]
@@ -261,6 +262,16 @@ MEASURED_COLS = ["run_id", "kernel", "impl", "shape", "dtype", "device_id", "med
                  "achieved_flops_per_s", "attainable_flops_per_s"]
 
 
+def static_section(spec: ReportSpec) -> pd.DataFrame | None:
+    """Our measured calls beside the static prediction of the same call (``roofline kernels inspect --save``),
+    only when both exist."""
+    if not spec.trace_runs:
+        return None
+    both = measured.static_beside_measured(measured.compared_runs(spec.trace_runs, strict=True),
+                                           measured.static_rows())
+    return None if both.empty else both.sort_values(["kernel", "dtype", "shape"], kind="mergesort").reset_index(drop=True)
+
+
 def measured_section(spec: ReportSpec) -> tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame]:
     runs_cols = ["run_id", "device", "host", "start", "rows", "command"]
     if not spec.trace_runs:
@@ -351,6 +362,7 @@ def gather(spec: ReportSpec, fmt: str = "html") -> ReportData:
     devices = [devices_all[i] for i in spec.devices]
     results = [rank_workload(spec, w, devices_all) for w in spec.workloads]
     measured, summary, runs = measured_section(spec)
+    static = static_section(spec)
     files = [(f"spec {spec.path}", spec.sha256[:16])] if spec.sha256 else []
     for d in sorted(devices, key=lambda d: d.id):
         if d.path:
@@ -362,7 +374,7 @@ def gather(spec: ReportSpec, fmt: str = "html") -> ReportData:
             files.append((display_path(Path(p)), _sha(p)))
     return ReportData(
         spec=spec, devices=tuple(devices), device_table=device_table(devices), device_roofs=device_roofs(devices),
-        workloads=tuple(results), measured=measured, measured_summary=summary, runs=runs,
+        workloads=tuple(results), measured=measured, measured_summary=summary, runs=runs, static=static,
         sources=sources_table(devices, results, runs), assumptions=default_assumptions(spec, results),
         versions=versions(), files=tuple(files), command=command_for(spec, fmt),
     )

@@ -236,7 +236,8 @@ def layout_pdf(data: ReportData) -> Doc:
         if spec.description:
             doc.para(spec.description, size=10)
         doc.para("Every number is labelled [datasheet] (a vendor figure, cited under Sources), [modeled] (the "
-                 "analytical roofline model) or [measured] (a trace run, named by its id).", color="#555")
+                 "analytical roofline model), [measured] (a trace run, named by its id) or [static] (read from "
+                 "compiled code without running it).", color="#555")
         doc.heading("Summary", level=1)
         for wr in data.workloads:
             doc.para(tables.summary_line(data, wr), size=10)
@@ -292,6 +293,8 @@ def layout_pdf(data: ReportData) -> Doc:
                 doc.chart(draw_roofline(roofs, None, colors, "Measured kernels on their device's roofline",
                                         measured=data.measured), 4.0, width=CONTENT_W)
             doc.table(tables.measured_table(data))
+            if data.static is not None:
+                doc.table(tables.static_table(data))
 
         doc.heading("Assumptions", level=1)
         for a in data.assumptions:

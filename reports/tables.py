@@ -19,7 +19,7 @@ from reports.content import (
     pct,
 )
 from reports.spec import METRICS
-from roofline.provenance import DATASHEET, MEASURED, MODELED
+from roofline.provenance import DATASHEET, MEASURED, MODELED, STATIC
 from roofline.views.verdict import miss_note
 
 
@@ -265,6 +265,22 @@ def measured_table(data: ReportData) -> Table | None:
             for _, r in data.measured.iterrows()]
     return _t("Measured rows", cols, rows, note="measured = median latency of the trace row (its run id names the "
                                                 "source); modeled = roofline.analysis.attribution.compare.")
+
+
+def static_table(data: ReportData) -> Table | None:
+    """Our measured calls beside the static (SASS) prediction of the same call: kind static."""
+    if data.static is None:
+        return None
+    cols = [("kernel", "", 1.3), ("shape", "", 2.2), ("dtype", "", 0.6), ("measured", MEASURED, 0.8),
+            ("static floor", STATIC, 0.8), ("measured / static", MEASURED, 0.9), ("bound", STATIC, 0.7),
+            ("MMA", STATIC, 0.7), ("regs", STATIC, 0.5), ("spill B", STATIC, 0.6), ("run", "", 1.6)]
+    rows = [[r["kernel"], str(r["shape"]), r["dtype"], fnum(r["median_s"], "s"), fnum(r["static_predicted_s"], "s"),
+             fixed(r["measured_over_static"], ".2f"), str(r["predicted_bound"]), str(r["mma"]), str(int(r["regs"])),
+             str(int(r["spill_bytes"])), r["run_id"]] for _, r in data.static.iterrows()]
+    return _t("Measured beside the static (SASS) prediction", cols, rows,
+              note="static floor = the largest of the issue floor (SASS instructions / the SMs' issue rate), the "
+                   "memory floor and the compute floor of the call, from `roofline kernels inspect` (compiled code "
+                   "read on a CPU, nothing run); measured / static > 1: slower than the compiled code predicts.")
 
 
 def runs_table(data: ReportData) -> Table:

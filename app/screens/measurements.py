@@ -128,3 +128,21 @@ if len(en):
     st.plotly_chart(charts.energy_bars(en), key="ms_energy", width="stretch")
 else:
     st.caption("No energy measured in these rows.")
+
+st.subheader("Static (SASS) prediction of our kernels")
+static = state.static_summary(state.traces_dir())
+if static.empty:
+    st.caption("No static inspection saved: `roofline kernels inspect --save` writes one (compiled code read on a CPU).")
+else:
+    both = measured.static_beside_measured(sel, state.static_rows(state.traces_dir()))
+    if len(both):
+        st.caption("Our measured calls beside what their compiled code predicts (kind: static). measured / static > 1: "
+                   "slower than the issue, memory and compute floors of the SASS.")
+        st.dataframe(charts.styled(both, {"median_s": "s", "static_predicted_s": "s", "issue_floor_s": "s",
+                                          "memory_floor_s": "s"}), hide_index=True, width="stretch")
+    shown = static[static["kernel"].isin(set(sel["kernel"]))] if len(sel) else static
+    st.caption(f"{len(shown)} inspected calls (static: registers, spills, MMA kind, instructions a weight or a KV "
+               "byte, and the issue floor beside the memory and compute floors). Source: "
+               f"{', '.join(sorted(set(shown['source'])))}.")
+    st.dataframe(charts.styled(shown, {"issue_floor_s": "s", "memory_floor_s": "s", "compute_floor_s": "s",
+                                       "predicted_s": "s"}), hide_index=True, width="stretch")

@@ -230,6 +230,12 @@ def static_summary(static: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=STATIC_COLUMNS)
 
 
+def static_rows(root: str | None = None) -> pd.DataFrame:
+    """Every saved static inspection under the traces root (``roofline kernels inspect --save``), one row a
+    compiled launch; empty when none was saved."""
+    return traces.load_static(root)
+
+
 def static_beside_measured(cmp: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
     """Measured rows of our kernels next to the static prediction of the same call (kernel, shape, dtype,
     device): measured median, the static floors and bound, and measured / static-predicted time. Only calls

@@ -167,6 +167,22 @@ def test_measurements_with_traces_show_measured_beside_modeled(traces_dir):
     assert metrics(ok(at))["calls (measured)"] == "1"
 
 
+def test_measurements_show_the_static_prediction_beside_the_measured_call(traces_dir):
+    from roofline.measure import traces
+
+    row = {"kernel": "gemv", "launch": "k", "shape": "n=8192", "dtype": "bf16", "config": "", "first_choice": True,
+           "regs": 96, "spill_bytes": 0, "smem_bytes": 0, "num_warps": 4, "num_stages": 3, "grid_ctas": 512,
+           "mma": "none", "ldg128_share": 1.0, "local_ops": 0, "instrs": 900, "hot_loop_instrs": 30,
+           "instr_per_weight": 2.0, "instr_per_byte": None, "issue_floor_s": 2e-5, "memory_floor_s": 4e-5,
+           "compute_floor_s": 1e-7, "predicted_bound": "memory", "kind": "static", "source": "triton x sm90"}
+    traces.write_static({"kind": "static", "arch": "sm90", "device_id": "h100-sxm", "rows": [row], "date": "d"},
+                        traces_dir)
+    at = ok(page("measurements"))
+    assert len(at.dataframe) == 3  # measured beside modeled, measured beside static, the static calls
+    both = at.dataframe[1].value
+    assert list(both["kernel"]) == ["gemv"] and "1.25" in str(both["measured_over_static"].iloc[0])  # 50 / 40 us
+
+
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
     at.segmented_control(key="ms_source").set_value("upload a file").run()
     at.file_uploader(key="ms_upload").set_value((name, data, "application/octet-stream")).run()
