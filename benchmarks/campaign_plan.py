@@ -200,7 +200,7 @@ def profile_points() -> list[tuple[int, str, str, dict, tuple[str, ...]]]:
     ctx8 = {"model": "llama-3.1-8b", "H": 4096, "I": 14336}
     mm = {"m": 8192, "n": 8192, "k": 8192}
     pts = [(0, "copy", "fp32", {"n": 2**28}, ("ours",)), (0, "matmul", "bf16", mm, ("ours",))]
-    pts += [(1, "w4a16_linear", "bf16", {"M": m, **SQ, "group": 128}, ("ours", bf, "torch-tinygemm-int4"))
+    pts += [(1, "w4a16_linear", "bf16", {"M": m, **SQ, "group": 128}, ("ours", bf, "torch-tinygemm-int4", "gemlite-w4a16"))
             for m in (1, 16, 64)]
     pts += [(1, "w8a8_linear", "bf16", {"M": 4096, **SQ}, ("ours", "torch-int-mm")),
             (1, "ternary_linear", "bf16", {"M": 1, **SQ, "group": 0}, lin)]

@@ -21,6 +21,7 @@ benchmarks/quant/NOTES.md derives both.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -184,6 +185,33 @@ def tinygemm_peer(x: torch.Tensor, q: torch.Tensor, scales: torch.Tensor, zeros:
     return lambda: torch._weight_int4pack_mm(xb, wp, group, sz)
 
 
+def gemlite_peer(x: torch.Tensor, q: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor | None, group: int):
+    """gemlite's A16W4 Triton GEMM/GEMV (mobiusml/gemlite, an optional peer) on the same codes, or None where it
+    is not installed or cannot run. gemlite computes w = (q - z) * s per group, our formula; its tuned configs
+    are for named GPUs, and an H200 (the H100's compute) loads the H100 table rather than autotune for minutes."""
+    if x.device.type != "cuda" or group not in (32, 64, 128, 256) or x.dtype not in (torch.float16, torch.bfloat16):
+        return None
+    try:
+        # lazy: gemlite imports triton and touches CUDA at import (and is optional: carried as a wheel)
+        import gemlite
+        from gemlite.helper import A16Wn
+    except ImportError:
+        return None
+    try:
+        name = torch.cuda.get_device_properties(x.device).name.lower()
+        if "h200" in name:
+            gemlite.load_config(str(Path(gemlite.__file__).parent / "configs" / "h100.json"))
+        n, k = q.shape
+        z = torch.full_like(scales, SYM_ZERO) if zeros is None else zeros.to(scales.dtype)
+        layer = A16Wn(device=str(x.device), dtype=x.dtype).from_weights(
+            q.to(torch.uint8).contiguous(), scales.t().contiguous().to(x.dtype), z.t().contiguous().to(x.dtype),
+            W_nbits=4, group_size=group)
+        layer(x)  # probe once: an unsupported shape or build raises here
+    except Exception:  # a third-party peer that cannot run this point is left out, not fatal
+        return None
+    return lambda: layer(x)
+
+
 def bf16_linear_ops(m: int, k: int, n: int) -> list[Op]:
     return [Op("torch-bf16-linear", "matmul", flops=2.0 * m * n * k, bytes_read=2.0 * (m * k + n * k),
                bytes_written=2.0 * m * n, dtype="bf16")]
@@ -211,6 +239,13 @@ def prepare(shape: dict, dtype: str, device: str) -> Bench:
         peer_ops["torch-tinygemm-int4"] = [Op("torch-tinygemm-int4", "matmul", flops=2.0 * m * n * k,
                                               bytes_read=2.0 * m * k + n * k / 2 + 4.0 * (k // group) * n,
                                               bytes_written=2.0 * m * n, dtype="bf16")]
+    gl = gemlite_peer(x, unpack(qweight, k), scales, zeros, group) if not interpreting() else None
+    if gl is not None:
+        impls["gemlite-w4a16"] = gl
+        cpu_blocked.add("gemlite-w4a16")
+        peer_ops["gemlite-w4a16"] = [Op("gemlite-w4a16", "matmul", flops=2.0 * m * n * k,
+                                        bytes_read=2.0 * m * k + n * k / 2 + 2 * 2.0 * (k // group) * n,
+                                        bytes_written=2.0 * m * n, dtype=dtype)]
     return Bench(kernel="w4a16_linear", shape=dict(shape), dtype=dtype, impls=impls,
                  reference=lambda: reference(x, qweight, scales, zeros, group),
                  ops=cost(m, k, n, group, sym, dtype, scales.element_size()), rtol=RTOL[dtype],
