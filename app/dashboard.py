@@ -29,6 +29,7 @@ nav = st.navigation([
     st.Page(_PAGES / "selection.py", title="Hardware selection", icon=":material/leaderboard:",
             url_path="selection"),
     st.Page(_PAGES / "energy.py", title="Energy and IPW", icon=":material/bolt:", url_path="energy"),
+    st.Page(_PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
 ])
 
 with st.sidebar:

@@ -21,7 +21,9 @@ from roofline.engine.catalog import load_models
 from roofline.engine.predict import predict
 from roofline.engine.select import rank
 from roofline.errors import RooflineError
+from roofline.views import hardware as views_hardware
 from roofline.views import measured as views_measured
+from roofline.views import workload as views_workload
 
 # ------------------------------------------------------------------------------------------ query params
 
@@ -116,12 +118,34 @@ def compared_runs(run_ids: tuple[str, ...], root: str | None = None):
     return views_measured.compared_runs(run_ids, root)
 
 
+@st.cache_data(show_spinner=False, ttl=60)
+def assigned_runs(run_ids: tuple[str, ...], root: str | None, device_id: str):
+    """compared_runs with rows from an unmatched host attributed to ``device_id`` (the user's pick)."""
+    dev = devices()[device_id]
+    return views_measured.compared_runs(run_ids, root, assign=(device_id, dev.name, tuple(devices())))
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def static_rows(root: str):
+    """Saved static inspections (``roofline kernels inspect --save``) under ``root``, one row a compiled launch."""
+    return views_measured.static_rows(root)
+
+
+@st.cache_data(show_spinner=False, ttl=60)
+def static_summary(root: str):
+    """One row a statically inspected kernel call under ``root``."""
+    return views_measured.static_summary(views_measured.static_rows(root))
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def compared_upload(name: str, data: bytes, device_id: str = ""):
-    """(compare() of an uploaded file, None) or (None, readable error message)."""
+def compared_upload(name: str, data: bytes, device_id: str = "", assign_to: str = ""):
+    """(compare() of an uploaded file, None) or (None, readable error message). ``assign_to``: rows whose device
+    is not in hwdb (a host the profiler could not match) are attributed to that device first."""
     dev = devices().get(device_id)
     try:
         df = views_measured.read_upload(name, data, device_id, dev.name if dev else "")
+        if assign_to:
+            df = views_measured.assign_device(df, assign_to, devices()[assign_to].name, tuple(devices()))
     except RooflineError as e:
         return None, str(e)
     except Exception as e:  # a reader bug must not crash the page; say what happened
@@ -132,13 +156,39 @@ def compared_upload(name: str, data: bytes, device_id: str = ""):
         return None, f"{name}: read {len(df)} rows but could not compare them with the model ({e})"
 
 
+def device_for(device_id: str, what_if: tuple = ()) -> hwdb.Device:
+    """A hwdb device, or the what-if copy ``what_if`` = (base id, edits) describes (app.whatif.params)."""
+    if not what_if:
+        return devices()[device_id]
+    base, edits = what_if
+    kw = dict(edits)
+    peaks = {k.removeprefix("peak."): v for k, v in kw.items() if k.startswith("peak.")}
+    return views_hardware.custom_device(devices()[base], peaks, **{k: v for k, v in kw.items()
+                                                                   if not k.startswith("peak.")})
+
+
 @st.cache_resource(show_spinner=False, max_entries=256)
-def prediction(model_id: str, device_id: str, scenario, calibrated: bool = True, runtime: str | None = None):
-    """(Prediction, None) or (None, readable reason) for one model x device x scenario (cached)."""
+def prediction(model_id: str, device_id: str, scenario, calibrated: bool = True, what_if: tuple = (),
+               runtime: str | None = None):
+    """(Prediction, None) or (None, readable reason) for one model x device x scenario under a runtime profile
+    (cached); ``what_if`` names an edited copy of a device instead (app.whatif)."""
     try:
-        return predict(model_id, devices()[device_id], scenario, calibrated=calibrated, runtime=runtime), None
+        return predict(model_id, device_for(device_id, what_if), scenario, calibrated=calibrated,
+                       runtime=runtime), None
     except RooflineError as e:
         return None, str(e)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def curves(model_id: str, device_id: str, scenario, batches: tuple[int, ...], contexts: tuple[int, ...],
+           calibrated: bool = True, what_if: tuple = ()):
+    """(tokens/s vs batch frame, latency vs context frame, None) from the sweep, or (None, None, reason)."""
+    dev = device_for(device_id, what_if)
+    try:
+        return (views_workload.batch_curve(model_id, dev, scenario, batches, calibrated),
+                views_workload.context_curve(model_id, dev, scenario, contexts, calibrated), None)
+    except RooflineError as e:
+        return None, None, str(e)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -29,7 +29,7 @@ DEVICES_DIR = Path(__file__).parent / "devices"
 MEASURED_DIR = Path(__file__).parent / "measured"
 
 _TOP = {"id", "name", "vendor", "kind", "release_year", "source", "notes", "sources", "memory", "caches",
-        "peak_ops_per_s", "vector_ops_per_s", "sparsity", "power", "interconnect", "price"}
+        "peak_ops_per_s", "vector_ops_per_s", "sparsity", "power", "interconnect", "price", "compute"}
 # table -> (numeric fields required, numeric fields optional, other allowed keys)
 _TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
     "memory": ({"capacity_bytes", "bw_bytes_per_s"}, {"vendor_capacity_bytes"}, {"type"}),
@@ -37,6 +37,7 @@ _TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
     "interconnect": (set(), {"bw_bytes_per_s"}, {"name"}),
     "price": (set(), {"msrp_usd", "cloud_usd_per_h"}, {"date", "note"}),
     "sparsity": (set(), set(), {"two_four"}),
+    "compute": (set(), {"sm_count", "boost_clock_hz", "schedulers_per_sm"}, {"note"}),
 }
 
 
@@ -124,6 +125,10 @@ def parse_device(path: Path, raw: dict) -> Device:
     ic = _table(path, raw, "interconnect", sources, fs, required=False)
     price = _table(path, raw, "price", sources, fs, required=False)
     sp = _table(path, raw, "sparsity", sources, fs, required=False)
+    comp = _table(path, raw, "compute", sources, fs, required=False)
+    for f in ("sm_count", "schedulers_per_sm"):
+        if f in comp and comp[f] != int(comp[f]):
+            raise _err(path, f"compute.{f}", f"must be a whole number, got {comp[f]!r}")
     two_four = sp.get("two_four", False)
     if not isinstance(two_four, bool):
         raise _err(path, "sparsity.two_four", "must be true or false")
@@ -162,6 +167,8 @@ def parse_device(path: Path, raw: dict) -> Device:
         price_date=str(price.get("date", "")), sources=frozen_map(sources), field_sources=frozen_map(fs),
         peak_notes=frozen_map(peak_notes), notes=str(raw.get("notes", "")), path=str(path),
         vector_ops_per_s=frozen_map(vector), vendor_memory_bytes=mem.get("vendor_capacity_bytes"),
+        sm_count=int(comp["sm_count"]) if "sm_count" in comp else None, boost_clock_hz=comp.get("boost_clock_hz"),
+        schedulers_per_sm=int(comp["schedulers_per_sm"]) if "schedulers_per_sm" in comp else None,
     )
 
 
@@ -268,6 +275,10 @@ def _read_toml(path: Path) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise HwdbError(f"{path.name}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise HwdbError(f"{path.name}: not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r})") from None
+    except RecursionError:
+        raise HwdbError(f"{path.name}: not valid TOML: nested too deeply") from None
     except OSError as e:
         raise HwdbError(f"{path.name}: cannot read: {e.strerror}") from None
 
@@ -284,13 +295,17 @@ def load_dir(devices_dir: Path = DEVICES_DIR, measured_dir: Path | None = MEASUR
             raise _err(path, "id", f"duplicate id {dev.id!r} (also in {Path(devices[dev.id].path).name})")
         devices[dev.id] = dev
     if measured_dir is not None and Path(measured_dir).is_dir():
-
-        for path in sorted(Path(measured_dir).glob("*.toml")):
+        # overlays are read only for the devices of this database (<id>.toml, as write_measured names
+        # them): a $ROOFLINE_HWDB folder without h100-sxm must not trip over the repository's H100 overlay
+        for dev_id in sorted(devices):
+            path = Path(measured_dir) / f"{dev_id}.toml"
+            if not path.is_file():
+                continue
             m_raw = _read_toml(path)
             m = parse_measured(path, m_raw)
-            if m_raw["device"] not in devices:
-                raise _err(path, "device", f"unknown device {m_raw['device']!r}")
-            devices[m_raw["device"]] = replace(devices[m_raw["device"]], measured=m)
+            if m_raw["device"] != dev_id:
+                raise _err(path, "device", f"{m_raw['device']!r} in the overlay file of {dev_id!r}")
+            devices[dev_id] = replace(devices[dev_id], measured=m)
     return devices
 
 
@@ -338,14 +353,31 @@ def write_measured(device_id: str, fields: dict, measured_dir: Path = MEASURED_D
         lines += [f"{dk} = {_toml_value(dv)}" for dk, dv in v.items()]
     text = "\n".join(lines) + "\n"
     parse_measured(Path(f"{device_id}.toml"), tomllib.loads(text))  # validate before writing
-    measured_dir.mkdir(parents=True, exist_ok=True)
-    target = measured_dir / f"{device_id}.toml"
-    fd, tmp = tempfile.mkstemp(dir=measured_dir, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)
+    target = Path(measured_dir) / f"{device_id}.toml"
+    try:
+        _write_atomic(target, text)
+    except OSError as e:
+        raise HwdbError(f"cannot write {target}: {e.strerror or e}") from None
     _default.cache_clear()
     return target
+
+
+def _write_atomic(target: Path, text: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:  # a full disk or a signal: the old overlay stays, no temp file is left
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _toml_value(v: Any) -> str:

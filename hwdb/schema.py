@@ -116,6 +116,10 @@ class Device:
     measured: Measured | None = None
     vector_ops_per_s: Mapping[str, float] = field(default_factory=dict)  # vector-unit rates (VECTOR_DTYPES)
     vendor_memory_bytes: float | None = None  # the vendor's "GB" figure where capacity is the exposed one
+    # optional [compute] section: what a static instruction count needs to become time
+    sm_count: int | None = None  # streaming multiprocessors (compute units) enabled
+    boost_clock_hz: float | None = None  # maximum boost clock of the SMs
+    schedulers_per_sm: int | None = None  # warp schedulers a SM (instructions issued a cycle a SM)
 
     def peak(self, dtype: str) -> float | None:
         """Dense peak ops/s for a dtype, or None when the device does not support it."""

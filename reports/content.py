@@ -29,6 +29,8 @@ from roofline.errors import InputError, RooflineError
 from roofline.fmt import si
 from roofline.provenance import DATASHEET, MEASURED
 from roofline.views import measured
+from roofline.views import verdict as views_verdict
+from roofline.views.common import field_label
 from roofline.views.hardware import model_provenance, roofline_lines
 from roofline.views.workload import breakdown, op_points
 
@@ -50,6 +52,8 @@ class WorkloadResult:
     roofs: pd.DataFrame  # roofline_lines of the detail devices at the workload's compute dtype
     compute_dtype: str
     provenance: pd.DataFrame  # device_id, efficiency_kind, efficiency_source, energy_kind, energy_source
+    verdict: Any = None  # roofline.views.verdict.Verdict
+    sensitivity: pd.DataFrame | None = None  # roofline.views.verdict.sensitivity rows
 
     @property
     def top(self) -> pd.Series | None:
@@ -67,6 +71,7 @@ class ReportData:
     measured: pd.DataFrame | None  # attribution.compare rows, sorted; None when the spec names no runs
     measured_summary: pd.DataFrame | None
     runs: pd.DataFrame  # run_id, device, host, start, rows, command
+    static: pd.DataFrame | None  # our measured calls beside their static (SASS) prediction; None when none has both
     sources: pd.DataFrame  # kind, used_for, title, url, note
     assumptions: tuple[str, ...]
     versions: tuple[tuple[str, str], ...]
@@ -243,7 +248,10 @@ def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> 
         columns=["device_id", "device", "roof", "dtype", "memory", "x", "y", "kind", "source"])
     return WorkloadResult(workload=w, model=model, scenario=scen, ranking=df, detail_ids=tuple(detail["device_id"]),
                           breakdown=breakdown_df, points=points, roofs=roofs_df, compute_dtype=main_dtype,
-                          provenance=pd.DataFrame(prov))
+                          provenance=pd.DataFrame(prov),
+                          verdict=views_verdict.verdict(df, spec.rank_by, w.slo_ttft_s, w.slo_tpot_s, scen.phase),
+                          sensitivity=views_verdict.sensitivity(df, spec.rank_by, devices, w.slo_ttft_s, w.slo_tpot_s,
+                                                                scen.phase))
 
 
 # --------------------------------------------------------------------------------------------- measured
@@ -252,6 +260,16 @@ def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> 
 MEASURED_COLS = ["run_id", "kernel", "impl", "shape", "dtype", "device_id", "median_s", "predicted_s", "time_err",
                  "pct_of_roof", "bound", "energy_j", "predicted_energy_j", "energy_err", "energy_method", "intensity",
                  "achieved_flops_per_s", "attainable_flops_per_s"]
+
+
+def static_section(spec: ReportSpec) -> pd.DataFrame | None:
+    """Our measured calls beside the static prediction of the same call (``roofline kernels inspect --save``),
+    only when both exist."""
+    if not spec.trace_runs:
+        return None
+    both = measured.static_beside_measured(measured.compared_runs(spec.trace_runs, strict=True),
+                                           measured.static_rows())
+    return None if both.empty else both.sort_values(["kernel", "dtype", "shape"], kind="mergesort").reset_index(drop=True)
 
 
 def measured_section(spec: ReportSpec) -> tuple[pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame]:
@@ -286,14 +304,12 @@ def measured_section(spec: ReportSpec) -> tuple[pd.DataFrame | None, pd.DataFram
 def sources_table(devices: list[Device], results: list[WorkloadResult], runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for d in devices:
-        used: dict[str, dict[str, list[str]]] = {}
+        used: dict[str, list[str]] = {}
         for f, key in sorted(d.field_sources.items()):
-            head, _, tail = f.partition(".")
-            used.setdefault(key, {}).setdefault(head, []).append(tail)
+            used.setdefault(key, []).append(field_label(f))  # 'bf16 peak', not 'peak: bf16'
         for key in sorted(d.sources):  # every source the device file cites, used by a field or not
             s = d.sources[key]
-            fields = "; ".join(f"{h}: {', '.join(t)}" if any(t) else h for h, t in used.get(key, {}).items())
-            fields = fields or "context (device notes)"
+            fields = ", ".join(used.get(key, [])) or "context (device notes)"
             note = "; ".join(x for x in (s.note, f"quoted {s.date}" if s.date else "") if x)
             rows.append({"kind": DATASHEET, "item": d.id, "used_for": fields, "title": s.title,
                          "url": s.url, "note": note})
@@ -346,6 +362,7 @@ def gather(spec: ReportSpec, fmt: str = "html") -> ReportData:
     devices = [devices_all[i] for i in spec.devices]
     results = [rank_workload(spec, w, devices_all) for w in spec.workloads]
     measured, summary, runs = measured_section(spec)
+    static = static_section(spec)
     files = [(f"spec {spec.path}", spec.sha256[:16])] if spec.sha256 else []
     for d in sorted(devices, key=lambda d: d.id):
         if d.path:
@@ -357,7 +374,7 @@ def gather(spec: ReportSpec, fmt: str = "html") -> ReportData:
             files.append((display_path(Path(p)), _sha(p)))
     return ReportData(
         spec=spec, devices=tuple(devices), device_table=device_table(devices), device_roofs=device_roofs(devices),
-        workloads=tuple(results), measured=measured, measured_summary=summary, runs=runs,
+        workloads=tuple(results), measured=measured, measured_summary=summary, runs=runs, static=static,
         sources=sources_table(devices, results, runs), assumptions=default_assumptions(spec, results),
         versions=versions(), files=tuple(files), command=command_for(spec, fmt),
     )

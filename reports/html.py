@@ -19,11 +19,14 @@ from reports import tables
 from reports.content import PHASE_LABEL, ReportData, WorkloadResult
 from reports.spec import METRICS
 from roofline.provenance import DATASHEET, MEASURED, MODELED
+from roofline.views.common import si_ticks
+from roofline.views.palette import MISS_COLOUR, op_kind_colours, series_colours
 
 TEMPLATES = Path(__file__).parent / "templates"
-PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd")
 KIND_DASH = {DATASHEET: "solid", MEASURED: "dash", MODELED: "dot"}
+# the unit of each rankable metric on an axis (tick labels: roofline.views.common.tick_label)
+AXIS_UNITS = {"tokens_per_s": "tok/s", "ttft_s": "s", "tpot_s": "s", "usd_per_mtok": "USD", "j_per_token": "J",
+              "ipw": "/W", "ipj": "1/J"}
 FONT = "DejaVu Sans, Arial, sans-serif"
 _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True,
                   "toImageButtonOptions": {"format": "svg"}}
@@ -31,7 +34,24 @@ _PLOTLY_CONFIG = {"displaylogo": False, "responsive": True,
 
 def colors_for(ids) -> dict[str, str]:
     """A fixed color per device id (sorted ids, palette order), shared by every figure of a report."""
-    return {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(sorted(set(ids)))}
+    return series_colours(sorted(set(ids)))
+
+
+def si_axis(fig: go.Figure, axis: str, values, unit: str, log: bool) -> None:
+    """Ticks at roofline.views.common.si_ticks over the finite values: one tick format in every report figure
+    (and the dashboard), never plotly's exponent formats."""
+    v = [float(x) for x in values if _finite(x) and (float(x) > 0 or not log)]
+    update = fig.update_xaxes if axis == "x" else fig.update_yaxes
+    if not v:
+        update(type="log" if log else "linear")
+        return
+    lo, hi = min(v), max(v)
+    if not log:
+        lo = min(lo, 0.0)
+    vals, text = si_ticks(lo, hi, unit, log=log)
+    if log and len(vals) < 2:
+        vals, text = si_ticks(lo / 3, hi * 3, unit, log=True)
+    update(type="log" if log else "linear", tickmode="array", tickvals=vals, ticktext=text)
 
 
 def _layout(fig: go.Figure, title: str, height: int = 460, **kw) -> go.Figure:
@@ -83,9 +103,18 @@ def roofline_figure(roofs: pd.DataFrame, points: pd.DataFrame | None, colors: di
                 text=[f"{k} {i} {s} [{r}]" for k, i, s, r in zip(g["kernel"], g["impl"], g["shape"], g["run_id"],
                                                                   strict=True)],
                 hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3s}FLOP/s [measured]<extra></extra>"))
-    fig.update_xaxes(type="log", title="arithmetic intensity (FLOP/byte)", exponentformat="power", dtick=1)
-    fig.update_yaxes(type="log", title="attainable / achieved FLOP/s", exponentformat="SI", dtick=1)
+    ys = list(roofs["y"]) + ([] if points is None or points.empty else list(points["y"]))
+    if measured is not None and not measured.empty:
+        ys += list(measured["achieved_flops_per_s"])
+    si_axis(fig, "x", roofs["x"], "", log=True)
+    si_axis(fig, "y", ys, "FLOP/s", log=True)
+    fig.update_xaxes(title="arithmetic intensity (FLOP/byte)")
+    fig.update_yaxes(title="attainable / achieved FLOP/s")
     return _layout(fig, title, height=520)
+
+
+def _misses(wr: WorkloadResult, r) -> bool:
+    return bool(tables.miss_note(r, wr.workload.slo_ttft_s, wr.workload.slo_tpot_s))
 
 
 def pareto_figure(data: ReportData, wr: WorkloadResult, colors: dict[str, str]) -> go.Figure:
@@ -98,19 +127,25 @@ def pareto_figure(data: ReportData, wr: WorkloadResult, colors: dict[str, str]) 
         fig.add_trace(go.Scatter(x=front[xk].tolist(), y=front[yk].tolist(), mode="lines", name="Pareto front",
                                  line={"color": "#999", "dash": "dot"}, hoverinfo="skip"))
     for _, r in df.iterrows():
+        miss = _misses(wr, r)
         fig.add_trace(go.Scatter(
-            x=[r[xk]], y=[r[yk]], mode="markers+text", name=str(r["name"]), text=[r["device_id"]],
-            textposition="top center", marker={"color": colors[r["device_id"]], "size": 13 if r["pareto"] else 9,
-                                               "symbol": "star" if r["pareto"] else "circle"},
-            hovertemplate=f"{r['name']} (TP {int(r['tp']) if pd.notna(r['tp']) else 1})<br>"
-                          f"{METRICS[xk][1]}: %{{x:.3g}}<br>{METRICS[yk][1]}: %{{y:.3g}}<extra>modeled</extra>"))
+            x=[r[xk]], y=[r[yk]], mode="markers+text", name=str(r["name"]),
+            text=[r["device_id"]], textposition="top center",
+            textfont={"color": MISS_COLOUR if miss else "#222"},
+            marker={"color": colors[r["device_id"]], "size": 13 if r["pareto"] else 9,
+                    "symbol": ("star" if r["pareto"] else "circle") + ("-open" if miss else ""),
+                    "line": {"width": 2, "color": colors[r["device_id"]]}},
+            hovertemplate=f"{r['name']} (TP {int(r['tp']) if pd.notna(r['tp']) else 1})"
+                          f"{'<br>' + tables.miss_note(r, wr.workload.slo_ttft_s, wr.workload.slo_tpot_s) if miss else ''}"
+                          f"<br>{METRICS[xk][1]}: %{{x:.3g}}<br>{METRICS[yk][1]}: %{{y:.3g}}<extra>modeled</extra>"))
     log_x = not df.empty and (df[xk] > 0).all() and df[xk].max() / max(df[xk].min(), 1e-30) > 20
     log_y = not df.empty and (df[yk] > 0).all() and df[yk].max() / max(df[yk].min(), 1e-30) > 20
-    fig.update_xaxes(title=f"{METRICS[xk][1]} [modeled]", type="log" if log_x else "linear",
-                     dtick=1 if log_x else None)
-    fig.update_yaxes(title=f"{METRICS[yk][1]} [modeled]", type="log" if log_y else "linear",
-                     dtick=1 if log_y else None)
-    return _layout(fig, f"Pareto: {METRICS[xk][1]} vs {METRICS[yk][1]} (stars: not dominated)", showlegend=False)
+    si_axis(fig, "x", df[xk], AXIS_UNITS.get(xk, ""), log=bool(log_x))
+    si_axis(fig, "y", df[yk], AXIS_UNITS.get(yk, ""), log=bool(log_y))
+    fig.update_xaxes(title=f"{METRICS[xk][1]} [modeled]")
+    fig.update_yaxes(title=f"{METRICS[yk][1]} [modeled]")
+    return _layout(fig, f"Pareto: {METRICS[xk][1]} vs {METRICS[yk][1]} (stars: not dominated; open: misses the SLO)",
+                   showlegend=False)
 
 
 def ipw_figure(wr: WorkloadResult, colors: dict[str, str]) -> go.Figure | None:
@@ -119,18 +154,24 @@ def ipw_figure(wr: WorkloadResult, colors: dict[str, str]) -> go.Figure | None:
         return None
     df = df.sort_values(["ipw", "device_id"], ascending=[False, True], kind="mergesort")
     acc = wr.model.accuracy[0] if wr.model.accuracy else None
-    ipw_kw = (df["ipw"] * 1e3).tolist()  # accuracy (fraction) per kW reads better than per W
-    fig = go.Figure(go.Bar(x=df["device_id"].tolist(), y=ipw_kw,
-                           marker={"color": [colors[d] for d in df["device_id"]]},
-                           text=[f"{v:.3g}" for v in ipw_kw], textposition="outside",
-                           hovertemplate="%{x}: %{y:.3g} accuracy per kW [modeled power]<extra></extra>"))
+    miss = [_misses(wr, r) for _, r in df.iterrows()]
+    fig = go.Figure(go.Bar(x=[f"{d} (misses SLO)" if m else d for d, m in zip(df["device_id"], miss, strict=True)],
+                           y=df["ipw"].tolist(),
+                           marker={"color": [colors[d] for d in df["device_id"]],
+                                   "pattern": {"shape": ["/" if m else "" for m in miss]},
+                                   "opacity": [0.5 if m else 1.0 for m in miss]},
+                           text=[f"{v:.3g}" for v in df["ipw"]], textposition="outside",
+                           hovertemplate="%{x}: %{y:.3g} accuracy per W [modeled power]<extra></extra>"))
     sub = f"{acc.benchmark} {acc.value_pct:.1f}% (cited) / modeled mean power" if acc else ""
-    fig.update_yaxes(title="IPW: accuracy per kW [modeled]")
-    return _layout(fig, f"Intelligence per watt: {sub}", height=400)
+    si_axis(fig, "y", list(df["ipw"]) + [0.0], "/W", log=False)
+    fig.update_yaxes(title="IPW: accuracy per W [modeled]")
+    return _layout(fig, f"Intelligence per watt: {sub}" + (" (hatched: misses the SLO)" if any(miss) else ""),
+                   height=400)
 
 
 def breakdown_figure(wr: WorkloadResult, metric: str) -> go.Figure | None:
-    """Stacked bars: share of modeled time (or energy) by op kind, one bar per (device, phase)."""
+    """Stacked bars: share of modeled time (or energy) by op kind, one bar per (device, phase) labelled with its
+    absolute total; op kind colours from roofline.views.palette (the same in every figure, the PDF and the app)."""
     if wr.breakdown.empty:
         return None
     share = "time_share" if metric == "time" else "energy_share"
@@ -138,19 +179,23 @@ def breakdown_figure(wr: WorkloadResult, metric: str) -> go.Figure | None:
     unit = "s" if metric == "time" else "J"
     df = wr.breakdown.copy()
     df["bar"] = df["device_id"] + " · " + df["phase"]
-    bars = sorted(df["bar"].unique(), key=lambda b: (wr.detail_ids.index(b.split(" · ")[0]), b))
+    bars = sorted(df["bar"].unique(), key=lambda b: (wr.detail_ids.index(b.split(" · ")[0]), "prefill" not in b, b))
+    totals = df.groupby("bar")[value].sum()
+    label = {b: f"{tables.device_mark(wr, b.split(' · ')[0])} · {b.split(' · ')[1]} ({tables.fnum(totals[b], unit)})"
+             for b in bars}
     kinds = sorted(df["op_kind"].unique())
+    colours = op_kind_colours(kinds)
     fig = go.Figure()
-    for i, k in enumerate(kinds):
+    for k in kinds:
         g = df[df["op_kind"] == k].set_index("bar")
         fig.add_trace(go.Bar(
-            y=bars, x=[float(g[share].get(b, 0.0)) * 100 for b in bars], name=k, orientation="h",
-            marker={"color": PALETTE[i % len(PALETTE)]},
-            customdata=[float(g[value].get(b, 0.0)) for b in bars],
-            hovertemplate=f"%{{y}} {k}: %{{x:.1f}}%% (%{{customdata:.3s}}{unit}) [modeled]<extra></extra>"))
+            y=[label[b] for b in bars], x=[float(g[share].get(b, 0.0)) * 100 for b in bars], name=k,
+            orientation="h", marker={"color": colours[k]},
+            customdata=[tables.fnum(float(g[value].get(b, 0.0)), unit) for b in bars],
+            hovertemplate=f"%{{y}} {k}: %{{x:.1f}}%% (%{{customdata}}) [modeled]<extra></extra>"))
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(title=f"share of modeled {metric} (%)", range=[0, 100])
-    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title=f"share of modeled {metric} (%); bar labels: the total", range=[0, 100])
+    fig.update_yaxes(autorange="reversed", automargin=True)
     what = "latency" if metric == "time" else "energy"
     return _layout(fig, f"Where the {what} goes ({', '.join(PHASE_LABEL.values())})",
                    height=160 + 40 * len(bars))
@@ -166,13 +211,17 @@ def measured_figure(df: pd.DataFrame, colors: dict[str, str]) -> go.Figure | Non
     hi = float(max(m["median_s"].max(), m["predicted_s"].max())) * 2
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="measured = modeled",
                              line={"color": "#999", "dash": "dot"}, hoverinfo="skip"))
+    keys = series_colours(f"{k} ({i})" for (k, i), _g in m.groupby(["kernel", "impl"], sort=True))
     for (kernel, impl), g in m.groupby(["kernel", "impl"], sort=True):
         fig.add_trace(go.Scatter(
             x=g["predicted_s"].tolist(), y=g["median_s"].tolist(), mode="markers", name=f"{kernel} ({impl})",
+            marker={"color": keys[f"{kernel} ({impl})"]},
             text=[f"{s} {d} [{r}]" for s, d, r in zip(g["shape"], g["dtype"], g["run_id"], strict=True)],
             hovertemplate="%{text}<br>modeled %{x:.3s}s, measured %{y:.3s}s<extra></extra>"))
-    fig.update_xaxes(type="log", title="modeled time per call (s)", exponentformat="SI", dtick=1)
-    fig.update_yaxes(type="log", title="measured median time per call (s)", exponentformat="SI", dtick=1)
+    si_axis(fig, "x", [lo, hi], "s", log=True)
+    si_axis(fig, "y", [lo, hi], "s", log=True)
+    fig.update_xaxes(title="modeled time per call")
+    fig.update_yaxes(title="measured median time per call")
     return _layout(fig, "Measured vs modeled latency (points above the line are slower than modeled)", height=480)
 
 
@@ -204,10 +253,13 @@ def render_html(data: ReportData) -> str:
             "scenario": replace(tables.scenario_table(wr), title=""), "ranking": tables.ranking_table(data, wr),
             "pareto": fig(pareto_figure(data, wr, colors)), "ipw": fig(ipw_figure(wr, colors)),
             "bd_time": fig(breakdown_figure(wr, "time")), "bd_energy": fig(breakdown_figure(wr, "energy")),
-            "breakdown": tables.breakdown_table(wr), "provenance": tables.provenance_table(wr),
+            "breakdown": tables.breakdown_tables(wr) if not wr.breakdown.empty else (),
+            "provenance": tables.provenance_table(wr),
+            "roof_title": tables.roof_title(wr),
             "roofline": fig(roofline_figure(wr.roofs, wr.points, colors,
-                                            f"Roofline at {wr.compute_dtype}: modeled ops of the top devices")
+                                            f"{tables.roof_title(wr)}: modeled ops of the top devices")
                             if not wr.roofs.empty else None),
+            "verdict": tables.verdict_table(wr), "sensitivity": tables.sensitivity_table(wr),
         })
     hw_roof = fig(roofline_figure(data.device_roofs, None, colors,
                                   "Candidate devices: 16-bit compute roof and memory roof (solid datasheet, "
@@ -226,6 +278,7 @@ def render_html(data: ReportData) -> str:
         data=data, spec=data.spec, workloads=workloads, summary=tables.summary_table(data),
         summary_lines=[tables.summary_line(data, wr) for wr in data.workloads], devices=tables.device_table(data), hw_roof=hw_roof,
         measured_summary=tables.measured_summary_table(data), measured_rows=tables.measured_table(data),
+        static_rows=tables.static_table(data),
         runs=tables.runs_table(data), meas_fig=meas_fig, meas_roof=meas_roof, sources=tables.sources_table(data),
         versions=tables.versions_table(data), files=tables.files_table(data), plotly_js=get_plotlyjs(),
         metrics=METRICS,

@@ -19,7 +19,8 @@ from reports.content import (
     pct,
 )
 from reports.spec import METRICS
-from roofline.provenance import DATASHEET, MEASURED, MODELED
+from roofline.provenance import DATASHEET, MEASURED, MODELED, STATIC
+from roofline.views.verdict import miss_note
 
 
 @dataclass(frozen=True)
@@ -90,23 +91,45 @@ def scenario_table(wr: WorkloadResult) -> Table:
     return _t(f"Workload: {w.name}", cols, rows, note=w.note)
 
 
+def prefill_only(wr: WorkloadResult) -> bool:
+    """A prefill-only workload has no decode step: no TPOT anywhere it is shown."""
+    return getattr(wr.scenario, "phase", "") == "prefill"
+
+
+def slo_cell(r, wr: WorkloadResult) -> str:
+    """'yes', 'misses' (fits, misses an SLO), 'no SLO' or '-' (does not fit)."""
+    if not bool(r["fits"]):
+        return "-"
+    if wr.workload.slo_ttft_s is None and wr.workload.slo_tpot_s is None:
+        return "no SLO"
+    return "misses" if miss_note(r, wr.workload.slo_ttft_s, wr.workload.slo_tpot_s) else "yes"
+
+
+def device_mark(wr: WorkloadResult, device_id: str) -> str:
+    """A device as the breakdowns and charts label it: the id, with '(misses SLO)' when it misses one."""
+    r = wr.ranking[wr.ranking["device_id"] == device_id]
+    if not r.empty and miss_note(r.iloc[0], wr.workload.slo_ttft_s, wr.workload.slo_tpot_s):
+        return f"{device_id} (misses SLO)"
+    return device_id
+
+
 def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
     spec = data.spec
+    no_tpot = prefill_only(wr)
     cols = [("rank", "", 0.5), ("device", "", 2.6), ("TP", "", 0.4), ("fits", MODELED, 0.5),
-            ("TTFT", MODELED, 0.9), ("TPOT", MODELED, 0.9), ("tokens/s", MODELED, 0.9),
-            ("USD/Mtok", MODELED, 0.9), ("J/token", MODELED, 0.9), ("IPW per kW", MODELED, 0.8),
-            ("SLO", MODELED, 0.5), ("Pareto", MODELED, 0.6), ("note", "", 2.4)]
+            ("TTFT", MODELED, 0.9)] + ([] if no_tpot else [("TPOT", MODELED, 0.9)]) + [
+            ("tokens/s", MODELED, 0.9), ("USD/Mtok", MODELED, 0.9), ("J/token", MODELED, 0.9),
+            ("IPW (/W)", MODELED, 0.8), ("SLO", MODELED, 0.6), ("Pareto", MODELED, 0.6), ("note", "", 2.6)]
     rows, hl = [], []
     for _, r in wr.ranking.iterrows():
         note = "" if bool(r["fits"]) else str(r.get("fit_reason", "") or "does not fit")
-        if bool(r["fits"]) and r.get("meets_slo") is not None and not pd.isna(r.get("meets_slo")) \
-                and not bool(r["meets_slo"]):
-            note = "misses the SLO"
+        if bool(r["fits"]):
+            note = miss_note(r, wr.workload.slo_ttft_s, wr.workload.slo_tpot_s) or note
         rank = "-" if pd.isna(r["rank"]) else str(int(r["rank"]))
         rows.append([rank, str(r["name"]), str(int(r["tp"])) if pd.notna(r.get("tp")) else "1", _b(r["fits"]),
-                     fnum(r["ttft_s"], "s"), fnum(r["tpot_s"], "s"), _ranged(r, "tokens_per_s", rate),
-                     fixed(r["usd_per_mtok"], ".3g"), fixed(r["j_per_token"], ".3g"), fixed(r["ipw"] * 1e3, ".3g"),
-                     _b(r.get("meets_slo")), "yes" if r["pareto"] else "",
+                     fnum(r["ttft_s"], "s")] + ([] if no_tpot else [fnum(r["tpot_s"], "s")]) + [
+                     _ranged(r, "tokens_per_s", rate), fixed(r["usd_per_mtok"], ".3g"), fixed(r["j_per_token"], ".3g"),
+                     fixed(r["ipw"], ".3g"), slo_cell(r, wr), "yes" if r["pareto"] else "",
                      note + (("; " if note else "") + f"within band of {r['within_band_of']}"
                              if r.get("within_band_of") else "")])
         hl.append(rank == "1")
@@ -114,11 +137,13 @@ def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
     acc = getattr(wr.model, "accuracy", ())
     acc_note = (f" IPW uses {acc[0].benchmark} {acc[0].value_pct:.1f}% (cited, see Sources)." if acc
                 else " IPW/IPJ need a cited accuracy; this model has none.")
-    note = (f"Ranked by {by} among devices that fit and meet the SLOs. Pareto: not beaten on both "
+    note = (f"Ranked by {by} among devices that fit and meet the SLOs; rank '-' = does not fit or misses an SLO "
+            f"(SLO 'misses', and the note says which and by how much). Pareto: not beaten on both "
             f"{METRICS[spec.pareto_x][1]} and {METRICS[spec.pareto_y][1]}. All metrics are modeled "
             f"(roofline.engine.predict, runtime profile {spec.runtime}); tokens/s shows its 80% band (held-out "
             f"residuals of the profile on the device's class); 'within band of' names devices whose bands on "
-            f"{by} overlap; prices are datasheet.{acc_note}")
+            f"{by} overlap; prices are datasheet.{acc_note}"
+            + (" No TPOT: a prefill-only workload has no decode step." if no_tpot else ""))
     return _t(f"Ranking: {wr.workload.name}", cols, rows, note=note, highlight=hl)
 
 
@@ -131,24 +156,79 @@ def provenance_table(wr: WorkloadResult) -> Table:
               note="'measured' = calibrated from traces (hwdb measured overlay); 'modeled' = documented defaults.")
 
 
-def breakdown_table(wr: WorkloadResult) -> Table:
-    """One row per (device, phase): modeled totals, then each op kind's share of time and of energy."""
+def breakdown_tables(wr: WorkloadResult) -> tuple[Table, Table]:
+    """Latency and energy by op kind, one row per (device, phase): the total, then each op kind's modeled time
+    (or energy) with its share, e.g. '8.96 s (64%)'. Devices that miss an SLO are marked."""
     df = wr.breakdown
     kinds = list(df.groupby("op_kind")["time_s"].sum().sort_values(ascending=False, kind="mergesort").index)
-    cols = [("device", "", 1.3), ("phase", "", 1.4), ("time", MODELED, 0.8), ("energy", MODELED, 0.8)]
-    cols += [(f"{k} (time / energy)", MODELED, 0.95) for k in kinds]
-    rows = []
     order = {d: i for i, d in enumerate(wr.detail_ids)}
-    for (dev, ph), g in sorted(df.groupby(["device_id", "phase"]), key=lambda kv: (order.get(kv[0][0], 99),
-                                                                                  kv[0][1] != "prefill")):
-        by = g.set_index("op_kind")
-        row = [dev, PHASE_LABEL.get(ph, ph), fnum(g["time_s"].sum(), "s"), fnum(g["energy_j"].sum(), "J")]
-        for k in kinds:
-            row.append(f"{pct(by['time_share'][k])} / {pct(by['energy_share'][k])}" if k in by.index else "-")
-        rows.append(row)
-    return _t("Latency and energy by op kind", cols, rows,
-              note="Modeled time and energy of one prefill (the whole prompt, all requests) and of one decode step "
-                   "(all requests, at the prompt length), with each op kind's share of the time and of the energy.")
+    groups = sorted(df.groupby(["device_id", "phase"]), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1] != "prefill"))
+    out = []
+    for what, value, share, unit in (("Latency", "time_s", "time_share", "s"), ("Energy", "energy_j", "energy_share",
+                                                                                "J")):
+        cols = [("device", "", 1.5), ("phase", "", 1.3), ("total", MODELED, 0.8)]
+        cols += [(k, MODELED, 1.0) for k in kinds]
+        rows = []
+        for (dev, ph), g in groups:
+            by = g.set_index("op_kind")
+            row = [device_mark(wr, dev), PHASE_LABEL.get(ph, ph), fnum(g[value].sum(), unit)]
+            row += [f"{fnum(by[value][k], unit)} ({pct(by[share][k])})" if k in by.index else "-" for k in kinds]
+            rows.append(row)
+        out.append(_t(f"{what} by op kind", cols, rows,
+                      note=f"Modeled {what.lower()} of one prefill (the whole prompt, all requests) and of one decode "
+                           "step (all requests, at the prompt length), with each op kind's share in brackets."))
+    return out[0], out[1]
+
+
+def roof_title(wr: WorkloadResult) -> str:
+    """'Roofline at bf16', or the roofs actually drawn when a device runs the ops at another dtype (an Apple
+    GPU without a bf16 rate draws its fp32 roof): 'Roofline: bf16 ops on bf16 roofs (fp32 on apple-m4-max)'."""
+    if wr.roofs.empty:
+        return f"Roofline at {wr.compute_dtype}"
+    ds = wr.roofs[wr.roofs["kind"] != MEASURED].groupby("device_id")["dtype"].first().to_dict()
+    others = {d: dt for d, dt in ds.items() if dt != wr.compute_dtype}
+    if not others:
+        return f"Roofline at {wr.compute_dtype}"
+    by_dt: dict[str, list[str]] = {}
+    for d, dt in sorted(others.items()):
+        by_dt.setdefault(dt, []).append(d)
+    alt = "; ".join(f"{dt} on {', '.join(ds_)}" for dt, ds_ in sorted(by_dt.items()))
+    same = [d for d in ds if d not in others]
+    return (f"Roofline: {wr.compute_dtype} ops on each device's roof ({alt}, no {wr.compute_dtype} rate"
+            + (f"; {wr.compute_dtype} on {', '.join(sorted(same))}" if same else "") + ")")
+
+
+def verdict_table(wr: WorkloadResult) -> Table:
+    """The verdict as label / text rows: the pick, the two reasons, the runner-up and when it wins, ranges and
+    caveats (rows only where there is something to say)."""
+    v = wr.verdict
+    rows = [["recommendation", v.recommendation]]
+    for i, r in enumerate(v.reasons, 1):
+        rows.append([f"reason {i}", r])
+    if v.runner_up:
+        rows.append(["runner-up" if v.pick else "closest", f"{v.runner_up_name} ({v.runner_up})"])
+        for w in v.runner_up_when:
+            rows.append(["it would win", w])
+    for r in v.ranges:
+        rows.append(["uncertainty", r])
+    for c in v.caveats:
+        rows.append(["caveat", c])
+    return _t("", [("", "", 1.2), ("", "", 8.0)], rows,
+              note="Modeled (roofline.engine.predict); the same numbers as the ranking. Uncertainty ranges appear "
+                   "once the predictions carry them.", highlight=[i == 0 for i in range(len(rows))])
+
+
+def sensitivity_table(wr: WorkloadResult) -> Table:
+    by = METRICS.get(wr.verdict.by, ("", wr.verdict.by))[1]
+    cols = [("factor", "", 0.9), ("setting", "", 2.4), ("first by " + by, MODELED, 1.6),
+            ("its " + by, MODELED, 1.6), (f"{wr.verdict.pick or 'the pick'} (the pick)", MODELED, 2.0), ("verdict holds", MODELED, 0.9)]
+    df = wr.sensitivity if wr.sensitivity is not None else pd.DataFrame()
+    rows = [[r["factor"], r["setting"], r["winner"], r["winner_value"], r["pick_value"], "yes" if r["holds"] else "NO"]
+            for _, r in df.iterrows()]
+    return _t("Sensitivity: what would change the answer", cols, rows, highlight=[not r["holds"] for _, r in df.iterrows()],
+              note="Price scales each device's $/h; at utilization u a device is paid for all the time and idles the "
+                   "rest (cost per token / u, idle energy added per token, IPW at the mean power); an SLO change "
+                   "re-filters the same modeled numbers. Rows where the first device changes are highlighted.")
 
 
 def device_table(data: ReportData) -> Table:
@@ -199,6 +279,22 @@ def measured_table(data: ReportData) -> Table | None:
                                                 "source); modeled = roofline.analysis.attribution.compare.")
 
 
+def static_table(data: ReportData) -> Table | None:
+    """Our measured calls beside the static (SASS) prediction of the same call: kind static."""
+    if data.static is None:
+        return None
+    cols = [("kernel", "", 1.3), ("shape", "", 2.2), ("dtype", "", 0.6), ("measured", MEASURED, 0.8),
+            ("static floor", STATIC, 0.8), ("measured / static", MEASURED, 0.9), ("bound", STATIC, 0.7),
+            ("MMA", STATIC, 0.7), ("regs", STATIC, 0.5), ("spill B", STATIC, 0.6), ("run", "", 1.6)]
+    rows = [[r["kernel"], str(r["shape"]), r["dtype"], fnum(r["median_s"], "s"), fnum(r["static_predicted_s"], "s"),
+             fixed(r["measured_over_static"], ".2f"), str(r["predicted_bound"]), str(r["mma"]), str(int(r["regs"])),
+             str(int(r["spill_bytes"])), r["run_id"]] for _, r in data.static.iterrows()]
+    return _t("Measured beside the static (SASS) prediction", cols, rows,
+              note="static floor = the largest of the issue floor (SASS instructions / the SMs' issue rate), the "
+                   "memory floor and the compute floor of the call, from `roofline kernels inspect` (compiled code "
+                   "read on a CPU, nothing run); measured / static > 1: slower than the compiled code predicts.")
+
+
 def runs_table(data: ReportData) -> Table:
     cols = [("run id", "", 2.0), ("device", "", 2.0), ("host", "", 1.0), ("start", "", 1.5), ("rows", "", 0.5),
             ("command", "", 3.0)]
@@ -228,7 +324,7 @@ def summary_table(data: ReportData) -> Table:
     """The top-ranked devices of every workload (the report's answer, on its first page)."""
     cols = [("workload", "", 2.0), ("rank", "", 0.5), ("device", "", 2.6), ("TP", "", 0.4),
             ("tokens/s", MODELED, 0.9), ("TTFT", MODELED, 0.9), ("TPOT", MODELED, 0.9),
-            ("USD/Mtok", MODELED, 0.9), ("J/token", MODELED, 0.9), ("IPW per kW", MODELED, 0.8)]
+            ("USD/Mtok", MODELED, 0.9), ("J/token", MODELED, 0.9), ("IPW (/W)", MODELED, 0.8)]
     rows, hl = [], []
     for wr in data.workloads:
         ranked = wr.ranking[wr.ranking["rank"].notna()].head(data.spec.detail)
@@ -238,8 +334,8 @@ def summary_table(data: ReportData) -> Table:
         for _, r in ranked.iterrows():
             rows.append([wr.workload.name, str(int(r["rank"])), str(r["name"]),
                          str(int(r["tp"])) if pd.notna(r.get("tp")) else "1", rate(r["tokens_per_s"]),
-                         fnum(r["ttft_s"], "s"), fnum(r["tpot_s"], "s"), fixed(r["usd_per_mtok"], ".3g"),
-                         fixed(r["j_per_token"], ".3g"), fixed(r["ipw"] * 1e3, ".3g")])
+                         fnum(r["ttft_s"], "s"), "n/a (prefill)" if prefill_only(wr) else fnum(r["tpot_s"], "s"),
+                         fixed(r["usd_per_mtok"], ".3g"), fixed(r["j_per_token"], ".3g"), fixed(r["ipw"], ".3g")])
             hl.append(int(r["rank"]) == 1)
     by = METRICS[data.spec.rank_by][1]
     return _t("Top picks", cols, rows, highlight=hl,
@@ -268,4 +364,5 @@ def summary_line(data: ReportData, wr: WorkloadResult) -> str:
         return head + "no candidate device can hold this workload."
     asc = METRICS[spec.rank_by][0] == "min"
     best = fit.sort_values([spec.rank_by, "device_id"], ascending=[asc, True], kind="mergesort").iloc[0]
-    return head + f"no candidate meets the SLOs ({slo}); the best that fits is {figures(best)}."
+    miss = miss_note(best, w.slo_ttft_s, w.slo_tpot_s)
+    return head + f"no candidate meets the SLOs ({slo}); the best that fits is {figures(best)}, and it {miss}."

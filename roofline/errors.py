@@ -10,7 +10,8 @@ import difflib
 
 EXIT_OK = 0
 EXIT_USER = 2  # bad input, unknown names, missing tools, corrupt files: one line, nothing half-written
-EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT (128 + 2), as a shell reports it
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT (128 + 2), as a shell reports it; SIGTERM stops a profile with 143
+EXIT_INTERNAL = 70  # an unexpected exception: a bug in roofline, not the user's input (BSD EX_SOFTWARE)
 
 
 class RooflineError(Exception):

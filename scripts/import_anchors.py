@@ -1,12 +1,12 @@
-"""Turn the H100 peer-anchor run (shared/anchors/h100_peers_*.json) into a trace folder.
+"""Turn the H100 peer-anchor run (benchmarks/anchors/h100_peers_*.json) into a trace folder.
 
 The anchors are a real measured run on an H100 80GB HBM3 (torch 2.11): CUDA-event medians of 30 calls
-and NVML total-energy counter deltas over >= 1 s windows (see shared/anchors/README.md). This script maps
+and NVML total-energy counter deltas over >= 1 s windows (see benchmarks/anchors/README.md). This script maps
 each row onto the project's trace schema so the dashboard and `roofline attribute` can use it; it never
 changes a number. FLOPs and bytes are recovered exactly as the anchor script counted them
 (achieved rate x latency).
 
-    python scripts/import_anchors.py ../shared/anchors/h100_peers_2026-11-22.json [--out traces]
+    python scripts/import_anchors.py benchmarks/anchors/h100_peers_2026-11-22.json [--out traces]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ NAMES = {
     "sdpa_decode_flash_attention": ("decode_attention", "sdpa-flash", "bf16"),
     "sdpa_decode_math": ("decode_attention", "sdpa-math", "bf16"),
 }
-IDLE_W = 72.8  # measured before the run, cold (shared/anchors/README.md)
+IDLE_W = 72.8  # measured before the run, cold (benchmarks/anchors/README.md)
 
 
 def parse_shape(kernel: str, s: str) -> dict:

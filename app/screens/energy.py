@@ -46,10 +46,11 @@ st.caption("Dynamic energy (above idle) per FLOP and per DRAM byte: measured whe
 c1, c2 = st.columns([3, 2])
 dt_map = st.session_state.en_dtypes[0] if st.session_state.en_dtypes else "bf16"
 c1.plotly_chart(charts.coefficient_map(coef, dt_map), key="en_coef", width="stretch")
-c2.dataframe(coef[coef["dtype"].isin(st.session_state.en_dtypes)], hide_index=True, width="stretch",
-             column_config={"e_flop_j": st.column_config.NumberColumn("J/FLOP", format="%.3e"),
-                            "e_byte_j": st.column_config.NumberColumn("J/byte", format="%.3e"),
-                            "idle_w": st.column_config.NumberColumn("idle W", format="%.1f"),
+c2.dataframe(charts.styled(coef[coef["dtype"].isin(st.session_state.en_dtypes)],
+                           {"e_flop_j": "J", "e_byte_j": "J", "idle_w": "W"}), hide_index=True, width="stretch",
+             column_config={"e_flop_j": st.column_config.Column("J/FLOP"),
+                            "e_byte_j": st.column_config.Column("J/byte"),
+                            "idle_w": st.column_config.Column("idle power"),
                             "kind": st.column_config.TextColumn("kind", help="J/FLOP: measured or modeled"),
                             "byte_kind": st.column_config.TextColumn("J/byte kind")})
 
@@ -59,23 +60,29 @@ models = state.models()
 with_acc = sorted(m for m in models if models[m].accuracy)
 default_models = [m for m in ("llama-3.1-8b", "qwen2.5-7b", "gemma-2-9b", "llama-3.2-3b") if m in with_acc]
 state.init("en_models", default_models or with_acc[:3], options=with_acc)
-st.multiselect("models (with a published accuracy)", with_acc, key="en_models")
-state.sync("en_models")
+state.init("en_ipw_devices", energy.default_ipw_devices(dev_ids), options=dev_ids)
+c1, c2 = st.columns(2)
+c1.multiselect("models (with a published accuracy)", with_acc, key="en_models")
+c2.multiselect("devices", dev_ids, key="en_ipw_devices", format_func=lambda i: f"{devs[i].name} ({i})",
+               help="defaults to one part of each class: data center, workstation, laptop, edge")
+state.sync("en_models", "en_ipw_devices")
 scenario = Scenario(phase="generate", batch=1, prompt_tokens=1024, gen_tokens=256)
 st.caption(f"Scenario: {scenario.label()}. IPW = accuracy / mean power (W), IPJ = accuracy / energy per "
            "query (J); accuracy is the publisher's figure (benchmark and source on hover).")
 ranked = {}
 for mid in st.session_state.en_models:
-    df, err = state.ranking(mid, scenario, tuple(st.session_state.en_devices), "ipw", None, None, True)
+    df, err = state.ranking(mid, scenario, tuple(st.session_state.en_ipw_devices), "ipw", None, None, True)
     if df is not None:
         ranked[mid] = df
     else:
         st.warning(f"{mid}: {err}")
-if ranked:
+if not st.session_state.en_ipw_devices:
+    st.info("Pick at least one device for the IPW heatmap.")
+elif ranked:
     long = energy.ipw_long(ranked, models)
     st.caption("Blank cell: the model does not fit on that device (even with tensor parallelism).")
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.ipw_heatmap(long, "ipw"), key="en_ipw", width="stretch")
-    c2.plotly_chart(charts.ipw_heatmap(long, "ipj"), key="en_ipj", width="stretch")
+    st.plotly_chart(charts.ipw_heatmap(long, "ipw"), key="en_ipw", width="stretch")
+    st.plotly_chart(charts.ipw_heatmap(long, "ipj"), key="en_ipj", width="stretch")
     with st.expander("IPW / IPJ table"):
-        st.dataframe(long, hide_index=True, width="stretch")
+        st.dataframe(charts.styled(long, {"ipw": "/W", "ipj": "1/J", "j_per_token": "J", "accuracy_pct": ""}),
+                     hide_index=True, width="stretch")

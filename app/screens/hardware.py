@@ -66,9 +66,10 @@ st.html(charts.html_table(vals, tips, units, {"memory_bytes": "memory", "mem_bw_
 
 with st.expander("Every number with its kind and source"):
     table = hardware.peaks_table(picked)
-    st.dataframe(table, hide_index=True, width="stretch",
+    table["value"] = [common.fmt_metric(v, u) for v, u in zip(table["value"], table["unit"], strict=True)]
+    st.dataframe(charts.styled(table, {}), hide_index=True, width="stretch",
                  column_config={"url": st.column_config.LinkColumn("url"),
-                                "value": st.column_config.NumberColumn("value", format="%.4g"),
+                                "value": st.column_config.TextColumn("value"),
                                 "kind": st.column_config.TextColumn("kind", help="datasheet / modeled / measured")})
 
 st.subheader("Modeling inputs")

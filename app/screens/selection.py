@@ -9,7 +9,7 @@ from app import charts, state
 from roofline.engine.runtime import DEFAULT_RUNTIME, runtime_names
 from roofline.engine.scenario import PHASES, Scenario
 from roofline.engine.select import RANK_KEYS
-from roofline.views import common, selection
+from roofline.views import common, selection, verdict
 
 st.title("Hardware selection")
 
@@ -83,22 +83,37 @@ if len(ok):
     m2.metric(f"best by {selection.RANK_LABELS[ss.se_by].split(' (')[0]} (modeled)", str(best["device_id"]),
               help=f"source: {best['source']}")
     m3.metric(f"{selection.RANK_LABELS[ss.se_by].split(' (')[0]} of the best (modeled)",
-              common.fmt_metric(common.finite_or_none(best[ss.se_by]), ""))
+              common.fmt_metric(common.finite_or_none(best[ss.se_by]), charts.AXIS_UNITS.get(ss.se_by, "")))
 else:
     st.warning("No candidate fits and meets the SLO. Loosen the SLO, allow tensor parallelism, use fewer bits.")
+v = verdict.verdict(ranked, ss.se_by, slo_ttft, slo_tpot, scenario.phase)
+with st.container(border=True):
+    st.markdown(f"**Verdict (modeled): {v.recommendation}.**")
+    lines = [f"- {r}" for r in v.reasons]
+    if v.runner_up:
+        lines.append(f"- {'runner-up' if v.pick else 'closest'}: {v.runner_up_name} ({v.runner_up}); it would win "
+                     + "; ".join(v.runner_up_when))
+    lines += [f"- uncertainty: {r}" for r in v.ranges] + [f"- caveat: {c}" for c in v.caveats]
+    st.markdown("\n".join(lines))
 
-st.dataframe(table[["rank", "device_id", "name", "device_kind", "tp", "fits", "meets_slo", "tokens_per_s", "ttft_s",
-                    "tpot_s", "usd_per_mtok", "j_per_token", "ipw", "pareto", "kind", "source", "fit_reason"]],
+shown = table[["rank", "device_id", "name", "device_kind", "tp", "fits", "meets_slo", "tokens_per_s", "ttft_s",
+               "tpot_s", "usd_per_mtok", "j_per_token", "ipw", "pareto", "kind", "source", "fit_reason"]]
+st.dataframe(charts.styled(shown, {"rank": "", "tp": "", "tokens_per_s": "tok/s", "ttft_s": "s", "tpot_s": "s",
+                                   "usd_per_mtok": "USD", "j_per_token": "J", "ipw": "/W"}),
              hide_index=True, width="stretch", column_config={
-                 "rank": st.column_config.NumberColumn(format="%d"),
-                 "tokens_per_s": st.column_config.NumberColumn("tokens/s", format="%.4g"),
-                 "ttft_s": st.column_config.NumberColumn("TTFT s", format="%.3g"),
-                 "tpot_s": st.column_config.NumberColumn("TPOT s", format="%.3g"),
-                 "usd_per_mtok": st.column_config.NumberColumn("$/M tok", format="%.3g",
-                                                               help="cloud $/h, else MSRP over 3 years (datasheet)"),
-                 "j_per_token": st.column_config.NumberColumn("J/token", format="%.3g"),
-                 "ipw": st.column_config.NumberColumn("IPW", format="%.3g", help="accuracy / mean power"),
+                 "tokens_per_s": st.column_config.Column("tokens/s"),
+                 "ttft_s": st.column_config.Column("TTFT"),
+                 "tpot_s": st.column_config.Column("TPOT"),
+                 "usd_per_mtok": st.column_config.Column("$/M tok",
+                                                         help="cloud $/h, else MSRP over 3 years (datasheet)"),
+                 "j_per_token": st.column_config.Column("J/token"),
+                 "ipw": st.column_config.Column("IPW", help="accuracy / mean power (per W)"),
+                 "meets_slo": st.column_config.CheckboxColumn("meets SLO"),
+                 "pareto": st.column_config.CheckboxColumn("Pareto", help="not beaten on all three chart axes"),
                  "kind": st.column_config.TextColumn("kind", help="datasheet / modeled / measured")})
+st.caption(f"Pareto = no other device that fits is at least as good on all of {selection.PARETO_AXES[ss.se_x][0]}, "
+           f"{selection.PARETO_AXES[ss.se_y][0]} and {selection.PARETO_AXES[ss.se_z][0]} and better on one (the "
+           "chart's three axes). Rank '—': does not fit or misses the SLO (see the columns and the reason).")
 
 st.subheader("Pareto: cost vs speed vs energy")
 c1, c2, c3 = st.columns(3)

@@ -31,6 +31,9 @@ MIN_KEYS_PER_SPLIT = 256  # below this the combine pass costs more than the para
 MAX_SPLITS = 128
 WAVES = 4  # aim for ~4 programs per SM: memory-bound, so several resident programs hide latency
 SPLIT_ALIGN = 128  # chunks are a multiple of every BLOCK_N the autotuner may pick
+# Resident split programs a SM: the first config (BLOCK_N 64, 4 warps, 3 stages) takes 70 KB of shared memory
+# and 80 registers a thread in the sm90 compile, so 3 fit the 228 KB of a Hopper SM. Waves are counted in these.
+CTAS_PER_SM = 3
 
 
 @triton.jit
@@ -146,6 +149,29 @@ def choose_num_splits(batch: int, kv_heads: int, max_len: int, num_sms: int) -> 
     return max(1, min(want, triton.cdiv(max_len, MIN_KEYS_PER_SPLIT), MAX_SPLITS))
 
 
+def _splits_after_rounding(max_len: int, splits: int, align: int) -> int:
+    chunk = triton.cdiv(triton.cdiv(max_len, splits), align) * align
+    return triton.cdiv(max_len, chunk)
+
+
+def split_count(batch: int, kv_heads: int, max_len: int, num_sms: int, align: int = SPLIT_ALIGN,
+                ctas_per_sm: int = CTAS_PER_SM) -> int:
+    """The splits a launch runs: from ``choose_num_splits`` up to twice as many, the count whose programs
+    fill whole waves best (a wave: num_sms x ctas_per_sm resident programs; the last, partial wave leaves
+    SMs idle), after rounding each chunk up to ``align`` keys; ties go to fewer splits."""
+    base = choose_num_splits(batch, kv_heads, max_len, num_sms)
+    most = max(1, min(MAX_SPLITS, triton.cdiv(max_len, MIN_KEYS_PER_SPLIT)))
+    wave = num_sms * ctas_per_sm
+    best, best_fill = None, -1.0
+    for want in range(base, max(base, min(2 * base, most)) + 1):
+        s = _splits_after_rounding(max_len, want, align)
+        programs = batch * kv_heads * s
+        fill = programs / (triton.cdiv(programs, wave) * wave)
+        if fill > best_fill + 1e-9 or (abs(fill - best_fill) <= 1e-9 and s < best):
+            best, best_fill = s, fill
+    return best
+
+
 def quantize_kv_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 with one fp32 scale per kv head: x (B, Hkv, L, D) -> (int8 same shape, (Hkv,))."""
     amax = x.float().abs().amax(dim=(0, 2, 3)).clamp_min(1e-8)  # (Hkv,)
@@ -197,7 +223,7 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, seq_lens
     q, k, v = (common.last_dim_contiguous(t) for t in (q, k, v))
 
     if num_splits is None:
-        num_splits = choose_num_splits(B, Hkv, Lmax, common.cuda_sm_count(q.device))
+        num_splits = split_count(B, Hkv, Lmax, common.cuda_sm_count(q.device))
     if not 1 <= num_splits <= min(Lmax, MAX_SPLITS):
         raise InputError(f"num_splits must lie in [1, {min(Lmax, MAX_SPLITS)}], got {num_splits}")
     align = SPLIT_ALIGN if block_n is None else block_n
@@ -277,9 +303,7 @@ def prepare(shape: dict[str, Any], dtype: str, device: str) -> Bench:
     if kv_int8:
         kc, ks = quantize_kv_int8(k)
         vc, vs = quantize_kv_int8(v)
-    splits = choose_num_splits(B, Hkv, L, common.cuda_sm_count(q.device))
-    chunk = triton.cdiv(triton.cdiv(L, splits), SPLIT_ALIGN) * SPLIT_ALIGN
-    splits = triton.cdiv(L, chunk)
+    splits = split_count(B, Hkv, L, common.cuda_sm_count(q.device))
     ops = cost(B, H, Hkv, L, D, dtype, "int8" if kv_int8 else None, splits,
                None if lens is None else lens.tolist())
     impls = {"ours": lambda: decode_attention(q, kc, vc, lens, ks, vs)}

@@ -7,7 +7,8 @@ from kernels.registry import KernelEntry, register
 W4A16 = register(KernelEntry(
     name="w4a16_linear", family="quant",
     description="int4 weights (8 per int32, group 64/128/per-channel, sym or asym) x fp16/bf16 activations; "
-                "split-K GEMV for M <= 16, tl.dot GEMM above",
+                "tensor-core split-K decode kernel for M <= 64 (inline-PTX dequantization, fused split reduction), "
+                "tl.dot GEMM above",
     prepare=w4a16.prepare, dtypes=("bf16", "fp16"), bench_shapes=w4a16.BENCH_SHAPES,
     quick_shapes=w4a16.QUICK_SHAPES))
 

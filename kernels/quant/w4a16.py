@@ -6,8 +6,9 @@ column; ``group = -1`` is per-channel (one scale per output column over all of K
 Symmetric: codes q in 0..15 with the implicit zero 8, w = (q - 8) * s. Asymmetric: w = (q - z) * s with
 z in 0..15 stored as uint8 (n_groups, N).
 
-Kernels (``kernels/quant/lowbit.py``): a split-K decode kernel for M <= 16 (CUDA-core GEMV at M = 1,
-tl.dot at 2..16) and a tiled tl.dot kernel for larger M, dequantizing in registers; ``w4a16_linear`` picks.
+Kernels (``kernels/quant/lowbit.py``): a split-K tensor-core decode kernel for M <= 64 (tokens padded to
+the MMA's 16 rows, two weights dequantized an instruction, the split reduction finished in the same launch)
+and a tiled tl.dot kernel for larger M, dequantizing in registers; ``w4a16_linear`` picks.
 
 Cost, per call (M tokens, K in, N out, g = group): 2*M*N*K FLOPs; bytes read = 2*M*K (x) + N*K/2
 (codes) + 2*N*K/g (scales) [+ N*K/g (zeros)]; bytes written 2*M*N. Dequantization ALU work is not a FLOP.
@@ -20,6 +21,7 @@ benchmarks/quant/NOTES.md derives both.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +52,8 @@ QUICK_SHAPES = ({"M": 3, "K": 256, "N": 96, "group": 128}, {"M": 1, "K": 256, "N
 
 def pack(q: torch.Tensor, bits: int = BITS) -> torch.Tensor:
     """Pack codes q (N, K), 0 <= q < 2**bits, into int32 (ceil(K/E), N), E = 32 // bits, strided along K:
-    code j of word [i, n] holds q[n, j*KP + i] (see lowbit.py); K is padded with zero codes."""
+    code j of word [i, n] holds q[n, j*KP + i] (see lowbit.py); K is padded with zero codes. The result is
+    K-contiguous (stride (1, KP)): consecutive packed rows of a column are adjacent, as the MMA wants them."""
     e = 32 // bits
     n, k = q.shape
     kp = -(-k // e)
@@ -60,7 +63,7 @@ def pack(q: torch.Tensor, bits: int = BITS) -> torch.Tensor:
     shifts = (torch.arange(e, device=q.device, dtype=torch.int64) * bits)[None, :, None]
     word = (planes << shifts).sum(dim=1)  # (N, KP), fits in 32 unsigned bits
     word = torch.where(word >= 2**31, word - 2**32, word)  # reinterpret as signed int32
-    return word.to(torch.int32).t().contiguous()  # (KP, N), N contiguous
+    return word.to(torch.int32).t()  # (KP, N), stored K-contiguous: a (N, KP) buffer's transpose
 
 
 def unpack(qweight: torch.Tensor, k: int, bits: int = BITS) -> torch.Tensor:
@@ -182,6 +185,33 @@ def tinygemm_peer(x: torch.Tensor, q: torch.Tensor, scales: torch.Tensor, zeros:
     return lambda: torch._weight_int4pack_mm(xb, wp, group, sz)
 
 
+def gemlite_peer(x: torch.Tensor, q: torch.Tensor, scales: torch.Tensor, zeros: torch.Tensor | None, group: int):
+    """gemlite's A16W4 Triton GEMM/GEMV (mobiusml/gemlite, an optional peer) on the same codes, or None where it
+    is not installed or cannot run. gemlite computes w = (q - z) * s per group, our formula; its tuned configs
+    are for named GPUs, and an H200 (the H100's compute) loads the H100 table rather than autotune for minutes."""
+    if x.device.type != "cuda" or group not in (32, 64, 128, 256) or x.dtype not in (torch.float16, torch.bfloat16):
+        return None
+    try:
+        # lazy: gemlite imports triton and touches CUDA at import (and is optional: carried as a wheel)
+        import gemlite
+        from gemlite.helper import A16Wn
+    except ImportError:
+        return None
+    try:
+        name = torch.cuda.get_device_properties(x.device).name.lower()
+        if "h200" in name:
+            gemlite.load_config(str(Path(gemlite.__file__).parent / "configs" / "h100.json"))
+        n, k = q.shape
+        z = torch.full_like(scales, SYM_ZERO) if zeros is None else zeros.to(scales.dtype)
+        layer = A16Wn(device=str(x.device), dtype=x.dtype).from_weights(
+            q.to(torch.uint8).contiguous(), scales.t().contiguous().to(x.dtype), z.t().contiguous().to(x.dtype),
+            W_nbits=4, group_size=group)
+        layer(x)  # probe once: an unsupported shape or build raises here
+    except Exception:  # a third-party peer that cannot run this point is left out, not fatal
+        return None
+    return lambda: layer(x)
+
+
 def bf16_linear_ops(m: int, k: int, n: int) -> list[Op]:
     return [Op("torch-bf16-linear", "matmul", flops=2.0 * m * n * k, bytes_read=2.0 * (m * k + n * k),
                bytes_written=2.0 * m * n, dtype="bf16")]
@@ -209,6 +239,13 @@ def prepare(shape: dict, dtype: str, device: str) -> Bench:
         peer_ops["torch-tinygemm-int4"] = [Op("torch-tinygemm-int4", "matmul", flops=2.0 * m * n * k,
                                               bytes_read=2.0 * m * k + n * k / 2 + 4.0 * (k // group) * n,
                                               bytes_written=2.0 * m * n, dtype="bf16")]
+    gl = gemlite_peer(x, unpack(qweight, k), scales, zeros, group) if not interpreting() else None
+    if gl is not None:
+        impls["gemlite-w4a16"] = gl
+        cpu_blocked.add("gemlite-w4a16")
+        peer_ops["gemlite-w4a16"] = [Op("gemlite-w4a16", "matmul", flops=2.0 * m * n * k,
+                                        bytes_read=2.0 * m * k + n * k / 2 + 2 * 2.0 * (k // group) * n,
+                                        bytes_written=2.0 * m * n, dtype=dtype)]
     return Bench(kernel="w4a16_linear", shape=dict(shape), dtype=dtype, impls=impls,
                  reference=lambda: reference(x, qweight, scales, zeros, group),
                  ops=cost(m, k, n, group, sym, dtype, scales.element_size()), rtol=RTOL[dtype],

@@ -8,8 +8,11 @@ Storage ("rw24", this module's own format) of a weight W of shape (N, K), K a mu
   Unused nibbles of a last partial word are 0. That is 2 bits a kept value, as cuSPARSELt's metadata.
 Bytes a weight (K % 32 == 0): e/2 + 1/8 for e bytes an element; fp16: 1.125 vs 2 dense = 1.78x fewer.
 
-The Triton kernel streams values + meta, rebuilds the dense (BLOCK_N, BLOCK_K) tile in registers and feeds
-the tensor cores with it (swap-AB: the weight tile is the MMA's M side, the few tokens its N side). Triton has
+The Triton kernel streams values + meta. In decode (M <= 16) it feeds the tensor cores 32 position planes
+(``planes.py``: plane (e, p) holds the weight at column 32 r + 4 e + p of every meta word r, picked from the
+group's two kept values by its nibble; on CUDA by PRMTs on the packed pair) against the activations
+gathered in the same permuted K order, so no dense tile is rebuilt; for M > 16 it rebuilds the dense tile
+once a K step (the rebuild amortizes over the rows) and runs one dot. Triton has
 no sparse MMA (mma.sp), so the FLOPs executed are dense: the win is bytes, i.e. in decode. For large M the
 launcher times cuSPARSELt (through torch.sparse.to_sparse_semi_structured), decompress + cuBLAS and our
 Triton kernel once per shape and keeps the fastest (``choose_path``).
@@ -39,6 +42,7 @@ from kernels.common import (
 )
 from kernels.registry import Bench
 from kernels.sparse._launch import split_for
+from kernels.sparse.planes import plane_dot, plane_group, selector_table, split8
 from roofline.errors import InputError
 from roofline.ops import Op
 
@@ -182,32 +186,63 @@ def _load_packed(vals_ptr, meta_ptr, offs_n, k0, N, K, stride_vn, stride_mn,
 
 @triton.jit
 def _sparse24_matmul_kernel(
-    x_ptr, vals_ptr, meta_ptr, out_ptr, M, N, K,
-    stride_xm, stride_xk, stride_vn, stride_mn, stride_om, stride_on,
+    x_ptr, vals_ptr, words_ptr, meta_ptr, lut_ptr, out_ptr, M, N, K,
+    stride_xm, stride_xk, stride_vn, stride_wn, stride_mn, stride_om, stride_on,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT_K: tl.constexpr,
-    DOT_PREC: tl.constexpr,
+    DOT_PREC: tl.constexpr, EVEN: tl.constexpr, FAST: tl.constexpr, PLANES: tl.constexpr,
 ):
     # Per CTA: read BLOCK_N*(BLOCK_K/2) values + BLOCK_N*BLOCK_K/32 meta words + BLOCK_M*BLOCK_K activations
-    # a K step; 2*BLOCK_M*BLOCK_N*BLOCK_K FLOPs on the rebuilt dense tile. SPLIT_K > 1: fp32 atomics.
+    # a K step; 2*BLOCK_M*BLOCK_N*BLOCK_K FLOPs as 32 dots, one a position plane (planes.py; the K order is
+    # permuted the same way for x). SPLIT_K > 1: fp32 atomics.
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
     pid_k = tl.program_id(2)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    n_ok = offs_n < N
+    m_ok = offs_m < M
+    r = tl.arange(0, BLOCK_K // 32)  # meta word of the K step
+    dt = vals_ptr.dtype.element_ty
     k_tiles = tl.cdiv(K, BLOCK_K)
     per_split = tl.cdiv(k_tiles, SPLIT_K)
     t_end = tl.minimum((pid_k + 1) * per_split, k_tiles)
-    acc = tl.zeros((BLOCK_N, BLOCK_M), dtype=tl.float32)  # out^T tile: weights on the MMA's M side
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for t in range(pid_k * per_split, t_end):
         k0 = t * BLOCK_K
-        v, meta = _load_packed(vals_ptr, meta_ptr, offs_n, k0, N, K, stride_vn, stride_mn, BLOCK_K)
-        w = _dense_tile(v, meta, BLOCK_N, BLOCK_K)  # (BN, BK)
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk,
-                    mask=(offs_m[:, None] < M) & (offs_k[None, :] < K), other=0.0)  # (BM, BK)
-        acc = tl.dot(w, tl.trans(x), acc, input_precision=DOT_PREC)
-    out_ptrs = out_ptr + offs_m[None, :] * stride_om + offs_n[:, None] * stride_on
-    ok = (offs_m[None, :] < M) & (offs_n[:, None] < N)
+        if not PLANES:  # M > 16: rebuild the dense tile once and run one dot (the rebuild amortizes over M)
+            v, mw = _load_packed(vals_ptr, meta_ptr, offs_n, k0, N, K, stride_vn, stride_mn, BLOCK_K)
+            offs_k = k0 + tl.arange(0, BLOCK_K)
+            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :] * stride_xk,
+                        mask=m_ok[:, None] & (offs_k[None, :] < K), other=0.0)  # (BM, BK)
+            acc = tl.dot(x, tl.trans(_dense_tile(v, mw, BLOCK_N, BLOCK_K)), acc, input_precision=DOT_PREC)
+        else:
+            mword = k0 // 32 + r
+            m_ptrs = meta_ptr + offs_n[None, :] * stride_mn + mword[:, None]
+            if EVEN:
+                meta = tl.load(m_ptrs)  # (BLOCK_K/32, BLOCK_N)
+            else:
+                meta = tl.load(m_ptrs, mask=(mword < (K + 31) // 32)[:, None] & n_ok[None, :], other=0)
+            if FAST:  # the value words of the step, (BLOCK_K/32, BLOCK_N, 8 slots): 32 contiguous bytes a row
+                e8 = tl.arange(0, 8)
+                gw = k0 // 4 + 8 * r[:, None, None] + e8[None, None, :]
+                w_ptrs = words_ptr + offs_n[None, :, None] * stride_wn + gw
+                if EVEN:
+                    words = tl.load(w_ptrs)
+                else:
+                    words = tl.load(w_ptrs, mask=(gw < K // 4) & n_ok[None, :, None], other=0)
+                wd = split8(words, BLOCK_K // 32, BLOCK_N)
+            for e in tl.static_range(8):  # nibble slot e of every meta word: group 8 r + e of the step
+                g = k0 // 4 + 8 * r + e
+                word = wd[e] if FAST else meta
+                w0, w1, w2, w3 = plane_group(vals_ptr, word, lut_ptr, meta, offs_n, g, n_ok, g < K // 4,
+                                             stride_vn, e, dt, EVEN, FAST)
+                kk = k0 + 32 * r + 4 * e  # column of position 0 of each group
+                acc = plane_dot(acc, w0, x_ptr, offs_m, m_ok, kk, kk < K, stride_xm, stride_xk, EVEN, DOT_PREC)
+                acc = plane_dot(acc, w1, x_ptr, offs_m, m_ok, kk + 1, kk < K, stride_xm, stride_xk, EVEN, DOT_PREC)
+                acc = plane_dot(acc, w2, x_ptr, offs_m, m_ok, kk + 2, kk < K, stride_xm, stride_xk, EVEN, DOT_PREC)
+                acc = plane_dot(acc, w3, x_ptr, offs_m, m_ok, kk + 3, kk < K, stride_xm, stride_xk, EVEN, DOT_PREC)
+    out_ptrs = out_ptr + offs_m[:, None] * stride_om + offs_n[None, :] * stride_on
+    ok = m_ok[:, None] & n_ok[None, :]
     if SPLIT_K == 1:
         tl.store(out_ptrs, acc.to(out_ptr.dtype.element_ty), mask=ok)
     else:
@@ -243,11 +278,15 @@ def triton_config(m: int, n: int, k: int, device: torch.device | str, sms: int |
         return TritonConfig(16 if m <= 16 else 32, 32, 64, 1)
     sms = sms or num_sms(device)
     if m <= DECODE_MAX_M:
-        # GEMV-like: pick the widest weight tile that still gives >= 1.5 CTAs an SM, so that the weight
-        # streams from every SM without split-K (whose fp32 zero-fill + cast cost two extra launches).
-        bm, warps, target = 16, 4, 3 * sms // 2
-        bn = next((b for b in (64, 32) if triton.cdiv(n, b) >= target), 16)
-        bk, stages = (512, 4) if bn == 16 else (256, 4 if bn == 32 else 3)  # <= ~100 KB smem in flight
+        # GEMV-like: the widest weight tile (64, else 32 rows) that still gives >= 1.5 CTAs an SM, so that the
+        # weight streams from every SM without split-K (whose fp32 zero-fill + cast cost two extra launches);
+        # split-K only where even 32-row tiles are too few (k/v projections). Never 16 rows: the activation
+        # planes cost the same a K step whatever the tile, so 16-row tiles paid 14.6 instructions a dense
+        # weight in the sm90 SASS against 5.6 at 32 and 4.2 at 64 rows. 512-column K steps: a plane spans
+        # BLOCK_K / 32 columns and the MMA needs 16.
+        bm, warps = 16, 4
+        bn = 64 if triton.cdiv(n, 64) >= 3 * sms // 2 else 32
+        bk, stages, target = 512, (3 if bn == 64 else 4), sms // 2  # 70 / 35 KB of shared memory
     elif m <= 64:
         bm, bn, bk, warps, stages, target = 64, 128, 64, 4, 4, sms
     else:
@@ -264,6 +303,18 @@ def _check_input(x: torch.Tensor, sw: Sparse24Weight) -> torch.Tensor:
     return x.reshape(-1, sw.k)
 
 
+MIN_COMPILED_BLOCK_K = 512
+USE_FAST_PLANES = True  # the PRMT expansion on CUDA; False runs the portable selects (the GPU bit-exact test)
+_LUTS: dict[str, torch.Tensor] = {}
+
+
+def _selector_lut(device: torch.device) -> torch.Tensor:
+    """planes.selector_table() as an int32 tensor on ``device`` (64 bytes, built once a device)."""
+    if str(device) not in _LUTS:
+        _LUTS[str(device)] = torch.tensor(selector_table(), dtype=torch.int32, device=device)
+    return _LUTS[str(device)]
+
+
 def sparse24_linear_triton(x: torch.Tensor, sw: Sparse24Weight, config: TritonConfig | None = None) -> torch.Tensor:
     """y = x @ W^T from rw24 with the decompress-on-load Triton kernel. x: (..., K) -> (..., N)."""
     x2 = _check_input(x, sw)
@@ -276,12 +327,19 @@ def sparse24_linear_triton(x: torch.Tensor, sw: Sparse24Weight, config: TritonCo
     else:
         out = torch.empty(m, n, dtype=x2.dtype, device=x2.device)
     if m:
+        # decode (M <= 16) runs the position planes; a plane spans BLOCK_K / 32 columns and a compiled tl.dot
+        # needs 16 of them, so 512-column K steps there
+        planes = cfg.block_m <= DECODE_MAX_M
+        bk = cfg.block_k if interpreting() or not planes else max(cfg.block_k, MIN_COMPILED_BLOCK_K)
+        fast = USE_FAST_PLANES and planes and x2.dtype != torch.float32 and not interpreting()
+        words = sw.values.view(torch.int32) if fast else sw.values  # (N, K/4): a group's two kept values
         grid = (triton.cdiv(n, cfg.block_n), triton.cdiv(m, cfg.block_m), cfg.split_k)
         _sparse24_matmul_kernel[grid](
-            x2, sw.values, sw.meta, out, m, n, k,
-            x2.stride(0), x2.stride(1), sw.values.stride(0), sw.meta.stride(0), out.stride(0), out.stride(1),
-            BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k, SPLIT_K=cfg.split_k,
-            DOT_PREC=dot_precision(x2.dtype), num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+            x2, sw.values, words, sw.meta, _selector_lut(x2.device), out, m, n, k,
+            x2.stride(0), x2.stride(1), sw.values.stride(0), words.stride(0), sw.meta.stride(0), out.stride(0),
+            out.stride(1), BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=bk, SPLIT_K=cfg.split_k,
+            DOT_PREC=dot_precision(x2.dtype), EVEN=k % bk == 0 and n % cfg.block_n == 0, FAST=fast, PLANES=planes,
+            num_warps=cfg.num_warps, num_stages=cfg.num_stages)
     return out.to(x.dtype).reshape(*x.shape[:-1], n)
 
 

@@ -39,7 +39,7 @@ from roofline.engine.efficiency import efficiency_for
 from roofline.engine.energy import coefficients_for
 from roofline.engine.model import compute_dtype_for
 from roofline.errors import InputError, UnsupportedDtypeError
-from roofline.measure.traces import normalize
+from roofline.measure.traces import check_rows
 from roofline.ops import hwdb_dtype
 
 MEASURED_ENERGY = ("nvml-counter", "rapl")  # modeled energies are never fitted
@@ -141,6 +141,13 @@ def nnls(a: np.ndarray, b: np.ndarray, max_iter: int | None = None) -> np.ndarra
 
 def _rows_for(df: pd.DataFrame, device_id: str | None) -> tuple[pd.DataFrame, str, list[str]]:
     notes: list[str] = []
+    forced = df["device_forced"].astype(str) != ""  # profile --force-device: not measured on that device
+    if len(df) and forced.all():
+        raise InputError("every row was profiled with --force-device (the host was not the device it is "
+                         "labelled with): nothing to calibrate")
+    if forced.any():
+        notes.append(f"{int(forced.sum())} rows profiled with --force-device left out")
+        df = df[~forced]
     ids = sorted({d for d in df["device_id"].astype(str) if d})
     if device_id is None:
         if len(ids) != 1:
@@ -306,7 +313,7 @@ def _measured(cal: Calibration) -> Measured:
 
 def calibrate(df: pd.DataFrame, device_id: str | None = None, holdout_frac: float = 0.25, seed: int = 0) -> Calibration:
     """Fit the device's measured overlay from trace rows (see module doc); nothing is written here."""
-    rows, device_id, notes = _rows_for(normalize(df), device_id)
+    rows, device_id, notes = _rows_for(check_rows(df, "calibrate"), device_id)  # the trace schema: finite times
     rows = rows[rows["kernel"] != "serving"].reset_index(drop=True)  # serving rows calibrate a runtime, not a device
     if rows.empty:
         raise InputError(f"no kernel rows for {device_id} (serving rows calibrate a runtime: --runtime)")

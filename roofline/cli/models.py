@@ -12,11 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 import hwdb
+from roofline import validate
 from roofline.engine.catalog import get_model, load_models
 from roofline.engine.predict import predict
 from roofline.engine.runtime import DEFAULT_RUNTIME, get_profile, runtime_names
-from roofline.engine.scenario import Scenario, parse_attention, parse_sparsity
-from roofline.engine.select import pareto_front, rank
+from roofline.engine.scenario import PHASES, Scenario, parse_attention, parse_sparsity
+from roofline.engine.select import RANK_KEYS, pareto_front, rank
+from roofline.errors import InputError
 from roofline.fmt import dumps, si
 from roofline.provenance import DATASHEET, MODELED
 
@@ -82,6 +84,11 @@ def build_scenario(model_id: str, phase: str, batch: int, prompt: int, gen: int,
     """Scenario from CLI values; bits default to the model's native precision. Raises on bad input."""
 
     m = get_model(model_id)
+    validate.choice("--phase", phase, PHASES)
+    context = prompt + (gen if phase == "generate" else 1) if isinstance(prompt, int) and isinstance(gen, int) else 0
+    if context > m.max_context:
+        raise InputError(f"--prompt {prompt}{f' + --gen {gen}' if phase == 'generate' else ''} = {context:,} tokens "
+                         f"exceeds the {m.max_context:,}-token context of {m.id} (max_context in its config)")
     kind, kept = parse_attention(attention)
     sc = Scenario(phase=phase, batch=batch, prompt_tokens=prompt, gen_tokens=gen,
                   wbits=m.native_wbits if wbits is None else wbits, abits=m.native_abits if abits is None else abits,
@@ -141,6 +148,7 @@ def predict_cli(
 ) -> None:
     """Modeled TTFT, TPOT, tokens/s, memory fit and energy of a model on a device (per op with --per-op)."""
 
+    validate.exclusive(**{"--json": as_json, "--csv": as_csv})
     m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, tp,
                            mlp_active, head_active, number_format)
     p = predict(m, device, sc, calibrated=not uncalibrated, runtime=runtime)
@@ -207,6 +215,11 @@ def select_cli(
 ) -> None:
     """Rank devices for a workload (tensor parallelism where one device does not fit), with the Pareto front."""
 
+    if kind is not None:
+        validate.choice("--kind", kind, hwdb.KINDS)
+    for flag, v in (("--slo-ttft-ms", slo_ttft_ms), ("--slo-tpot-ms", slo_tpot_ms)):
+        validate.optional_positive(flag, v)
+    validate.choice("--rank", by, list(RANK_KEYS))
     m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, 1,
                            1.0, 1.0, number_format)
     devs = [d for d in hwdb.load().values() if kind is None or d.kind == kind]

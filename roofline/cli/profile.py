@@ -20,24 +20,28 @@ from rich.progress import (
 from rich.table import Table
 
 import hwdb
+from roofline import validate
 from roofline.analysis.attribution import compare, fidelity
 from roofline.analysis.calibrate import calibrate, write_calibration
 from roofline.cli.serving import calibrate_runtime
 from roofline.errors import InputError
 from roofline.fmt import dumps, si
 from roofline.measure import traces
-from roofline.measure.kineto import by_kind, kineto_trace_rows, read_kineto, summarize_kineto
-from roofline.measure.ncu import ncu_trace_rows, read_ncu_csv, summarize_ncu
+from roofline.measure.kineto import (
+    by_kind,
+    check_device_for,
+    kineto_trace_rows,
+    read_kineto,
+    summarize_kineto,
+    trace_where,
+)
+from roofline.measure.ncu import check_ncu_dtype, ncu_trace_rows, read_ncu, summarize_ncu
 from roofline.measure.profile import ProfileConfig, run_profile
-from roofline.measure.traces import list_runs, load_any, load_run, read_manifest, resolve_run
+from roofline.measure.traces import load_any, load_run, read_manifest, resolve_run, scan_runs
 from roofline.views.measured import profile_summary
 
 traces_app = typer.Typer(help="Measured runs under traces/ (or $ROOFLINE_TRACES).", no_args_is_help=True)
 _err = Console(stderr=True, width=160)
-
-
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 def _pct(x: float) -> str:
@@ -48,12 +52,21 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return json.loads(df.to_json(orient="records"))
 
 
+def _shape(cell: str) -> dict:
+    """A row's shape cell as a dict (the schema check on read guarantees a JSON object or '')."""
+    try:
+        v = json.loads(cell or "{}")
+    except ValueError:
+        return {"shape": cell}
+    return v if isinstance(v, dict) else {"shape": cell}
+
+
 def _summary_table(df: pd.DataFrame, title: str) -> Table:
     t = Table(title=title)
     for col in ("kernel", "impl", "shape", "dtype", "time (p20-p80)", "% of roof", "bound", "energy/call", "method"):
         t.add_column(col, justify="right" if col in ("time (p20-p80)", "% of roof", "energy/call") else "left")
     for r in df.itertuples(index=False):
-        shape = ",".join(f"{k}={v}" for k, v in json.loads(r.shape or "{}").items())
+        shape = ",".join(f"{k}={v}" for k, v in _shape(r.shape).items())
         t.add_row(r.kernel, r.impl, shape, r.dtype, f"{si(r.median_s, 's')} ({si(r.p20_s, 's', 2)}-{si(r.p80_s, 's', 2)})",
                   _pct(r.pct_of_roof), r.bound or "-", si(r.energy_j, "J"), r.energy_method or "-")
     return t
@@ -71,14 +84,19 @@ def profile_cli(
     ncu: bool = typer.Option(False, "--ncu", help="also collect DRAM/L2 bytes and FLOPs under Nsight Compute"),
     ncu_kernels: str = typer.Option(None, "--ncu-kernels", help="comma list: only these kernels under ncu"),
     cpu: bool = typer.Option(False, "--cpu", help="measure the CPU even when a GPU is present"),
+    force_device: bool = typer.Option(False, "--force-device",
+                                      help="label the rows --device even when this host is not that device "
+                                           "(marked forced in manifest and rows; never calibrated)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (progress goes to stderr)"),
 ) -> None:
     """Time the suite's kernels vs their peers, meter energy, write traces/<run-id>/."""
 
-
-    cfg = ProfileConfig(suite=suite, kernels=_csv(kernels), device=device, out=out, energy=energy,
-                        window_s=window_s, trials=trials, target_s=target_s, ncu=ncu, ncu_kernels=_csv(ncu_kernels),
-                        use_gpu=not cpu)
+    if force_device and not device:
+        raise InputError("--force-device needs --device ID")
+    cfg = ProfileConfig(suite=suite, kernels=validate.name_list("--kernels", kernels), device=device, out=out,
+                        energy=energy, window_s=window_s, trials=trials, target_s=target_s, ncu=ncu,
+                        ncu_kernels=validate.name_list("--ncu-kernels", ncu_kernels), use_gpu=not cpu,
+                        force_device=force_device)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TextColumn("ETA"), TimeRemainingColumn(), console=_err, transient=True)
     task = None
@@ -109,7 +127,7 @@ def profile_cli(
         typer.echo(f"trace: {res.path}" if res.path else "no rows completed; nothing written")
     if res.interrupted:
         # SystemExit, not typer.Exit: click with standalone_mode=False returns Exit codes instead of exiting
-        raise SystemExit(130)
+        raise SystemExit(128 + (res.signal or 2))
 
 
 @traces_app.command("list")
@@ -119,7 +137,9 @@ def traces_list_cli(
 ) -> None:
     """List runs: id, start, device, suite, rows, complete."""
 
-    runs = list_runs(root)
+    runs, problems = scan_runs(root)
+    for why in problems:  # a run that cannot be read is said, not hidden
+        _err.print(f"[yellow]warning:[/] skipped {why}")
     if as_json:
         typer.echo(dumps([{"run_id": r.run_id, "path": str(r.path), **r.manifest} for r in runs]))
         return
@@ -164,21 +184,27 @@ def import_ncu_cli(
     out: str = typer.Option(None, "--out", help="traces root for --save"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
-    """Measured DRAM bytes, L2 bytes and FLOPs per kernel from your own Nsight Compute CSV."""
+    """Measured DRAM bytes, L2 bytes and FLOPs per kernel launch configuration from your own Nsight Compute
+    export (CSV, or a .ncu-rep report through NVIDIA's ncu-report package)."""
 
-    s = summarize_ncu(read_ncu_csv(file))
+    check_ncu_dtype(dtype)
+    if device:
+        hwdb.get(device)
+    launches = read_ncu(file)
+    s = summarize_ncu(launches)
     path = _save_import(save, out, device, "ncu", file, lambda rid, did, name: ncu_trace_rows(
-        read_ncu_csv(file), rid, did, name, dtype))
+        launches, rid, did, name, dtype))
     if as_json:
         typer.echo(dumps({"kernels": _records(s), "path": path}))
         return
-    t = Table(title=f"{file}: {len(s)} kernels (ncu, measured)")
-    for col in ("kernel", "launches", "time", "DRAM bytes", "L2 bytes", "FLOPs", "FLOP/byte"):
-        t.add_column(col, justify="left" if col == "kernel" else "right")
+    t = Table(title=f"{file}: {len(launches)} launches of {len(s)} kernel configurations (ncu, measured)")
+    for col in ("kernel", "grid", "block", "launches", "time", "DRAM bytes", "L2 bytes", "FLOPs", "FLOP/byte"):
+        t.add_column(col, justify="left" if col in ("kernel", "grid", "block") else "right")
     for r in s.itertuples(index=False):
         ai = r.ncu_flops / r.ncu_dram_bytes if r.ncu_dram_bytes and r.ncu_dram_bytes > 0 else float("nan")
-        t.add_row(r.kernel_name[:70], str(r.launches), si(r.duration_s, "s"), si(r.ncu_dram_bytes, "B"),
-                  si(r.ncu_l2_bytes, "B"), si(r.ncu_flops, "F"), "-" if pd.isna(ai) else f"{ai:.1f}")
+        t.add_row(r.kernel_name[:60], r.grid or "-", r.block or "-", str(r.launches), si(r.duration_s, "s"),
+                  si(r.ncu_dram_bytes, "B"), si(r.ncu_l2_bytes, "B"), si(r.ncu_flops, "F"),
+                  "-" if pd.isna(ai) else f"{ai:.1f}")
     Console(width=200).print(t)
     if path:
         typer.echo(f"trace: {path}")
@@ -191,44 +217,52 @@ def import_trace_cli(
     out: str = typer.Option(None, "--out", help="traces root for --save"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
 ) -> None:
-    """GPU kernels of a Kineto trace mapped onto ops (matmul, attention, elementwise, ...) with time."""
+    """GPU kernels of a Kineto trace mapped onto ops (matmul, attention, elementwise, ...) with time; a
+    CPU-only trace's CPU ops, for a CPU device."""
 
     df = read_kineto(file)
+    if device:
+        check_device_for(df, device)
+    where = trace_where(df).upper()
     s, kinds = summarize_kineto(df), by_kind(df)
-    path = _save_import(save, out, device, "kineto", file, lambda rid, did, name: kineto_trace_rows(df, rid, did, name))
+    path = _save_import(save, out, device, "kineto", file, lambda rid, did, name: kineto_trace_rows(df, rid, did, name),
+                        df.attrs.get("notes", []))
     if as_json:
-        typer.echo(dumps({"by_kind": _records(kinds), "kernels": _records(s), "path": path}))
+        typer.echo(dumps({"where": where.lower(), "by_kind": _records(kinds), "kernels": _records(s), "path": path,
+                          "notes": df.attrs.get("notes", [])}))
         return
     c = Console(width=200)
-    t = Table(title=f"{file}: GPU time by op kind")
+    t = Table(title=f"{file}: {where} time by op kind")
     for col in ("op kind", "calls", "time", "share"):
         t.add_column(col)
     for r in kinds.itertuples(index=False):
         t.add_row(r.op_kind, str(r.calls), si(r.total_s, "s"), _pct(r.share))
     c.print(t)
-    t = Table(title="top kernels")
-    for col in ("op kind", "kernel", "launched by", "calls", "median", "total", "share"):
+    t = Table(title="top kernels" if where == "GPU" else "top CPU ops (outermost of each thread)")
+    for col in ("op kind", "kernel" if where == "GPU" else "op", "launched by", "calls", "median", "total", "share"):
         t.add_column(col)
     for r in s.head(15).itertuples(index=False):
-        t.add_row(r.op_kind, r.name[:60], r.cpu_op[:30], str(r.calls), si(r.median_s, "s"), si(r.total_s, "s"), _pct(r.share))
+        t.add_row(r.op_kind, r.name[:60], r.cpu_op[:30] if where == "GPU" else "-", str(r.calls), si(r.median_s, "s"),
+                  si(r.total_s, "s"), _pct(r.share))
     c.print(t)
+    for n in df.attrs.get("notes", []):
+        c.print(f"note: {n}")
     if path:
         typer.echo(f"trace: {path}")
 
 
-def _save_import(save: bool, out: str | None, device: str | None, kind: str, file: str, make_rows) -> str | None:
+def _save_import(save: bool, out: str | None, device: str | None, kind: str, file: str, make_rows,
+                 notes: list[str] = ()) -> str | None:
     if not save:
         return None
-
-    if device:
-        hwdb.get(device)
+    name = hwdb.get(device).name if device else ""
     root = traces.traces_root(out)
     traces.check_writable(root)
-    rid = traces.new_run_id(f"{device or 'import'}-{kind}", root=root)
-    name = hwdb.get(device).name if device else ""
-    m = traces.base_manifest(rid, device or "", name, " ".join(["roofline", *sys.argv[1:]]), f"import-{kind}")
-    m.update(complete=True, notes=[f"imported from {file} ({kind}); not measured by roofline profile"])
-    return str(traces.write_run(root, m, make_rows(rid, device or "", name)))
+    rows = make_rows("", device or "", name)  # the writer sets each row's run id to the folder it creates
+    m = traces.base_manifest(traces.new_run_id(f"{device or 'import'}-{kind}"), device or "", name,
+                             " ".join(["roofline", *sys.argv[1:]]), f"import-{kind}")
+    m.update(complete=True, notes=[f"imported from {file} ({kind}); not measured by roofline profile", *notes])
+    return str(traces.write_run(root, m, rows))
 
 
 def calibrate_cli(
@@ -254,7 +288,13 @@ def calibrate_cli(
         return
     if not traces_arg:
         raise InputError("calibrate needs TRACES (or --runtime R to fit a runtime profile)")
-    cal = calibrate(load_any(traces_arg), device, holdout, seed)
+    validate.fraction("--holdout", holdout, zero=True, one=False)
+    if device:
+        hwdb.get(device)
+    rows = load_any(traces_arg)
+    if rows.empty:
+        raise InputError(f"{traces_arg}: the trace has no rows: nothing to calibrate")
+    cal = calibrate(rows, device, holdout, seed)
     path = None if dry_run else str(write_calibration(cal, force=force))
     if as_json:
         typer.echo(dumps({"device_id": cal.device_id, "fields": cal.fields(), "fidelity": list(cal.fidelity),

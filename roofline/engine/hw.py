@@ -6,8 +6,9 @@ from typing import Any
 
 import hwdb
 from hwdb.schema import DTYPES, Device
+from roofline import validate
 from roofline.engine.model import ceilings
-from roofline.errors import InputError
+from roofline.errors import InputError, UnknownNameError
 from roofline.provenance import DATASHEET, MEASURED
 
 
@@ -15,10 +16,12 @@ def list_devices(kind: str | None = None, sort: str | None = None, vendor: str |
     """Devices filtered by kind/vendor, sorted by a dtype's peak (descending) or by id."""
     devs = list(hwdb.load().values())
     if kind:
-        if kind not in hwdb.KINDS:
-            raise InputError(f"unknown kind {kind!r} (known: {', '.join(hwdb.KINDS)})")
+        validate.choice("--kind", kind, hwdb.KINDS)
         devs = [d for d in devs if d.kind == kind]
     if vendor:
+        vendors = sorted({d.vendor for d in hwdb.load().values()})
+        if vendor.lower() not in {v.lower() for v in vendors}:
+            raise UnknownNameError("vendor", vendor, vendors)
         devs = [d for d in devs if d.vendor.lower() == vendor.lower()]
     if sort is None or sort == "id":
         return sorted(devs, key=lambda d: d.id)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
+import signal
 import sys
+import threading
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +26,21 @@ import pandas as pd
 
 import hwdb
 from kernels.registry import load_all, max_rel_error
+from roofline import validate
 from roofline.errors import InputError, UnknownNameError
 from roofline.measure import traces
-from roofline.measure.device_query import query_local
+from roofline.measure.device_query import MEMORY_TOLERANCE, match_device, query_local
 from roofline.measure.meters import pick_meter
 from roofline.measure.meters.base import MeterError
 from roofline.measure.ncu import find_ncu, profile_rows
-from roofline.measure.timers import KernelWrongError, check_output, sync_for, time_point
+from roofline.measure.timers import (
+    KernelWrongError,
+    busy_warning,
+    check_output,
+    spread_warning,
+    sync_for,
+    time_point,
+)
 from roofline.measure.trace_schema import REFERENCE_IMPL, TRACE_COLUMNS
 from roofline.ops import total_bytes, total_flops
 
@@ -75,6 +87,7 @@ class ProfileConfig:
     ncu: bool = False
     ncu_kernels: list[str] | None = None
     use_gpu: bool = True
+    force_device: bool = False  # label the rows ``device`` even when the host is not that device
     command: str = field(default_factory=lambda: shlex.join(["roofline", *sys.argv[1:]]))
 
 
@@ -88,6 +101,73 @@ class ProfileResult:
     device_id: str
     device_name: str
     energy_method: str
+    signal: int = 0  # the signal that stopped the run (2 Ctrl-C, 15 SIGTERM, 1 SIGHUP); 0 when it was not stopped
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during a run, handled like Ctrl-C: the completed rows are kept and the manifest
+    says ``complete: false``; the CLI exits 128 + the signal number, as a shell reports it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_stop_the_run() -> Iterator[None]:
+    """SIGTERM / SIGHUP raise ``Stopped`` in the main thread while a run is measuring (elsewhere, e.g. a
+    dashboard worker thread, Python cannot install handlers and the defaults stay)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise Stopped(signum)
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def device_claim(dev, device_id: str | None, force: bool) -> str:
+    """Is the host the device the rows will be labelled with? '' when it is (matched by driver name and
+    memory, or named with ``--device`` and plausibly that part); the host's own name when ``force`` labels
+    it anyway (the rows say so in ``device_forced`` and calibration refuses them). Raises InputError
+    otherwise: CPU timings labelled h100-sxm would let calibrate fit H100 ceilings from them."""
+    if not device_id:
+        return ""
+    hw = hwdb.get(device_id)
+    matched, _ = match_device(dev.device_name, dev.memory_bytes, hwdb.load())
+    local = f"{'GPU' if dev.kind == 'gpu' else 'CPU'} {dev.device_name!r}"
+    if matched == device_id:
+        return ""
+    if matched:
+        why = f"this host's {local} is {matched}, not {device_id}"
+    elif hw.kind not in (("gpu",) if dev.kind == "gpu" else ("cpu", "soc")):
+        why = f"this host measures a {local}, and {device_id} is a {hw.kind}"
+    elif not _plausible(hw, dev):
+        why = f"this host's {local} does not look like {hw.name}"
+    else:
+        return ""
+    if force:
+        return f"{dev.kind}: {dev.device_name}"
+    raise InputError(f"--device {device_id}: {why}; pass --force-device to label the rows {device_id} anyway "
+                     "(they are then marked forced and never calibrated)")
+
+
+def _plausible(hw, dev) -> bool:
+    """The host's name carries a model token of the hwdb name (``H200``, ``9654``) and, for a GPU, its
+    memory is within the matching tolerance of the hwdb capacity."""
+    tokens = [t for t in re.split(r"[\s(),/]+", hw.name.lower()) if any(ch.isdigit() for ch in t)]
+    local = dev.device_name.lower()
+    if not any(t in local for t in tokens):
+        return False
+    if dev.kind == "gpu" and dev.memory_bytes:
+        return abs(dev.memory_bytes - hw.memory_bytes) / hw.memory_bytes <= MEMORY_TOLERANCE
+    return True
 
 
 def suite_names() -> list[str]:
@@ -110,26 +190,77 @@ def load_suite(name_or_path: str) -> Suite:
     return parse_suite(raw, str(p))
 
 
+# Bounds on the measuring knobs, from a suite or the command line: past them a run would take hours, not
+# minutes, which is always a typo (the full suite runs with 0.25 s targets and 1 s windows).
+MAX_TARGET_S = 600.0
+MAX_WINDOW_S = 600.0
+MAX_TRIALS = 1000
+ENERGY_CHOICES = ("auto", "nvml", "rapl", "modeled", "none")
+_SUITE_KEYS = {"name", "description", "timing", "energy", "kernels"}
+_KERNEL_KEYS = {"name", "shapes", "dtypes", "impls"}
+
+
+def _shape(where: str, s: Any) -> dict[str, Any]:
+    """One explicit shape: a table of scalars (finite numbers, strings, booleans)."""
+    if not isinstance(s, dict) or not s:
+        raise InputError(f"{where} must be a non-empty table of shape parameters, got {s!r}")
+    for k, v in s.items():
+        if isinstance(v, bool) or isinstance(v, str):
+            continue
+        validate.number(f"{where}.{k}", v)
+    return dict(s)
+
+
 def parse_suite(raw: dict, where: str = "<suite>") -> Suite:
+    """Validate a suite document (every field: unknown keys, types, bounds); InputError names file and field."""
+    validate.keys(where, raw, _SUITE_KEYS)
     ks = raw.get("kernels")
     if not isinstance(ks, list) or not ks:
         raise InputError(f"{where}: a suite needs at least one [[kernels]] table")
     entries = []
     for i, k in enumerate(ks):
-        if not isinstance(k, dict) or not isinstance(k.get("name"), str):
-            raise InputError(f"{where}: kernels[{i}] needs a name")
+        at = f"{where}: kernels[{i}]"
+        if not isinstance(k, dict) or not isinstance(k.get("name"), str) or not k["name"].strip():
+            raise InputError(f"{at} needs a name")
+        validate.keys(at, k, _KERNEL_KEYS)
         shapes = k.get("shapes", "default")
         if isinstance(shapes, list):
-            if not all(isinstance(s, dict) for s in shapes):
-                raise InputError(f"{where}: kernels[{i}].shapes must be \"bench\", \"quick\" or a list of tables")
-            shapes = tuple(dict(s) for s in shapes)
+            if not shapes:
+                raise InputError(f"{at}.shapes is an empty list")
+            shapes = tuple(_shape(f"{at}.shapes[{j}]", s) for j, s in enumerate(shapes))
         elif shapes not in ("bench", "quick", "default"):
-            raise InputError(f"{where}: kernels[{i}].shapes {shapes!r} is not \"bench\", \"quick\" or a list")
-        entries.append(SuiteEntry(k["name"], shapes, tuple(k.get("dtypes", ())), tuple(k.get("impls", ()))))
-    timing, energy = raw.get("timing", {}), raw.get("energy", {})
-    return Suite(name=str(raw.get("name", Path(where).stem)), description=str(raw.get("description", "")),
-                 entries=tuple(entries), target_s=timing.get("target_s"), window_s=float(energy.get("window_s", 1.0)),
-                 trials=int(energy.get("trials", 3)), path=where)
+            raise InputError(f"{at}.shapes {shapes!r} is not \"bench\", \"quick\" or a list of tables")
+        dtypes = validate.strings(f"{at}.dtypes", k["dtypes"]) if "dtypes" in k else ()
+        impls = validate.strings(f"{at}.impls", k["impls"]) if "impls" in k else ()
+        entries.append(SuiteEntry(k["name"], shapes, dtypes, impls))
+    timing = validate.keys(f"{where}: [timing]", raw.get("timing", {}), {"target_s"})
+    energy = validate.keys(f"{where}: [energy]", raw.get("energy", {}), {"window_s", "trials"})
+    name = validate.text(f"{where}: name", raw["name"]) if "name" in raw else Path(where).stem
+    return Suite(name=name, description=validate.text(f"{where}: description", raw.get("description", ""), empty=True),
+                 entries=tuple(entries),
+                 target_s=validate.optional_positive(f"{where}: timing.target_s", timing.get("target_s"),
+                                                     hi=MAX_TARGET_S),
+                 window_s=float(validate.positive(f"{where}: energy.window_s", energy.get("window_s", 1.0),
+                                                  hi=MAX_WINDOW_S)),
+                 trials=validate.positive(f"{where}: energy.trials", energy.get("trials", 3), integer=True,
+                                          hi=MAX_TRIALS),
+                 path=where)
+
+
+def check_config(cfg: ProfileConfig) -> None:
+    """Refuse a bad knob before anything runs (the CLI and Python callers alike): InputError in one line."""
+    validate.text("--suite", cfg.suite)
+    validate.choice("--energy", cfg.energy, ENERGY_CHOICES)
+    validate.optional_positive("--window (s)", cfg.window_s, hi=MAX_WINDOW_S)
+    validate.optional_positive("--trials", cfg.trials, integer=True, hi=MAX_TRIALS)
+    validate.optional_positive("--target (s)", cfg.target_s, hi=MAX_TARGET_S)
+    for flag, names in (("--kernels", cfg.kernels), ("--ncu-kernels", cfg.ncu_kernels)):
+        if names is not None:
+            validate.strings(flag, list(names))
+            if not names:
+                raise InputError(f"{flag} lists no kernels")
+    if cfg.ncu_kernels is not None and not cfg.ncu:
+        raise InputError("--ncu-kernels needs --ncu")
 
 
 def plan(suite: Suite, registry: dict, kernels: list[str] | None, on_gpu: bool) -> tuple[list[Point], list[str]]:
@@ -192,6 +323,7 @@ def make_row(run_id: str, dev, point: Point, impl: str, timing, flops: float, nb
         "temp_c_before": energy.temp_c_before if energy else nan, "temp_c_after": energy.temp_c_after if energy else nan,
         "throttle_reasons": energy.throttle_reasons if energy else "", "max_err": err,
         "ncu_dram_bytes": nan, "ncu_l2_bytes": nan, "ncu_flops": nan, "versions": _json(versions),
+        "device_forced": "",
     }
     assert set(row) == set(TRACE_COLUMNS)
     return row
@@ -255,6 +387,9 @@ def run_point(point: Point, entry, dev, meter, run_id: str, target_s: float | No
     timings = time_point({k: fn for k, (fn, _) in passed.items()}, dev.torch_device, target_s)
     for impl, (fn, err) in passed.items():
         timing = timings[impl]
+        noisy = spread_warning(f"{label} {impl}", timing) if not on_gpu else None
+        if noisy:
+            warn(noisy)
         ops = bench.ops if impl == REFERENCE_IMPL else bench.ops_for(impl)
         flops, nbytes = total_flops(ops), total_bytes(ops)
         energy = None
@@ -281,69 +416,92 @@ def run_profile(cfg: ProfileConfig, on_progress: Callable[[int, int, str], None]
             on_warning(msg)
 
     # --- everything checkable before the first kernel runs ---
+    check_config(cfg)
     suite = load_suite(cfg.suite)
     dev = query_local(cfg.device, use_gpu=cfg.use_gpu)
+    forced = device_claim(dev, cfg.device, cfg.force_device)
     on_gpu = dev.torch_device == "cuda"
     registry = load_all()
     points, plan_warnings = plan(suite, registry, cfg.kernels, on_gpu)
-    for w in plan_warnings:
-        warn(w)
-    if not points:
-        raise InputError(f"suite {suite.name!r}: nothing to run (no registered kernel matched)")
+    if not points:  # one line: the plan's own warnings become the reason
+        why = "; ".join(plan_warnings) or "no registered kernel matched"
+        raise InputError(f"suite {suite.name!r}: nothing to run ({why})")
+    if cfg.ncu_kernels:
+        validate.known_names("kernel (--ncu-kernels)", cfg.ncu_kernels, sorted({p.kernel for p in points}))
     root = traces.traces_root(cfg.out)
     traces.check_writable(root)
     if cfg.ncu:
-
         find_ncu()
 
     hw = hwdb.get(dev.device_id) if dev.device_id else None
     meter = pick_meter(dev.kind, hw, cfg.energy, cfg.window_s or suite.window_s, cfg.trials or suite.trials)
+    for w in plan_warnings:  # said only once the input checked out: bad input prints one line
+        warn(w)
     if not dev.device_id:
         warn(f"device: {dev.match_note}")
+    if forced:
+        warn(f"device: --force-device labels this host ({forced}) as {dev.device_id}; rows marked forced")
+    busy = busy_warning() if not on_gpu else None  # CPU timings share the cores with whatever else runs
+    if busy:
+        warn(busy)
 
-    run_id = traces.new_run_id(f"{dev.device_id or 'host'}-{suite.name}", root=root)
-    manifest = traces.base_manifest(run_id, dev.device_id, dev.device_name, cfg.command, suite.name,
-                                    dev.versions, dev.driver)
+    manifest = traces.base_manifest(traces.new_run_id(f"{dev.device_id or 'host'}-{suite.name}"), dev.device_id,
+                                    dev.device_name, cfg.command, suite.name, dev.versions, dev.driver)
     manifest["device_match"] = dev.match_note
+    manifest["device_forced"] = forced
     manifest["device_properties"] = dict(dev.properties)
     manifest["energy_method"] = meter.method if meter else "none"
-    writer = traces.RunWriter(root, manifest)
-    if meter is not None:
-        idle = meter.idle_power_w(state="before the suite, device idle")
-        writer.manifest.update(idle_power_w=None if math.isnan(idle) else idle, idle_state=meter.idle_state)
-    interrupted = False
-    try:
-        for i, p in enumerate(points):
-            if on_progress:
-                on_progress(i, len(points), f"{p.kernel} {p.dtype} {_json(p.shape)}")
-            try:
-                run_point(p, registry[p.kernel], dev, meter, run_id, cfg.target_s or suite.target_s,
-                          writer.append, warn)
-            except traces.TraceError:
-                raise
-            except Exception as e:  # one failing point must not lose the rest of the sweep
-                warn(f"{p.kernel} {_json(p.shape)} {p.dtype}: failed ({type(e).__name__}: {str(e)[:200]})")
-            finally:
-                _free_gpu(on_gpu)
-        if on_progress:
-            on_progress(len(points), len(points), "done")
-        if cfg.ncu and writer.rows:
+    writer = traces.RunWriter(root, manifest)  # the run folder, created exclusively: the run id is now ours
+    run_id = writer.run_id
 
-            profile_rows(writer.rows, cfg.ncu_kernels, dev.torch_device, warn)
-        for w in warnings:
-            writer.note(w)
-        path = writer.finish(complete=True)
-    except KeyboardInterrupt:
-        interrupted = True
-        for w in warnings:
-            writer.note(w)
-        path = writer.finish(complete=False, reason=f"interrupted (Ctrl-C) after {len(writer.rows)} completed rows")
+    def on_row(row: dict) -> None:
+        writer.append({**row, "device_forced": forced})
+
+    interrupted, stopped_by = False, 0
+    try:
+        with _signals_stop_the_run():
+            try:
+                if meter is not None:
+                    idle = meter.idle_power_w(state="before the suite, device idle")
+                    writer.manifest.update(idle_power_w=None if math.isnan(idle) else idle,
+                                           idle_state=meter.idle_state)
+                for i, p in enumerate(points):
+                    if on_progress:
+                        on_progress(i, len(points), f"{p.kernel} {p.dtype} {_json(p.shape)}")
+                    try:
+                        run_point(p, registry[p.kernel], dev, meter, run_id, cfg.target_s or suite.target_s,
+                                  on_row, warn)
+                    except (traces.TraceError, KeyboardInterrupt):
+                        raise
+                    except Exception as e:  # one failing point must not lose the rest of the sweep
+                        warn(f"{p.kernel} {_json(p.shape)} {p.dtype}: failed ({type(e).__name__}: {str(e)[:200]})")
+                    finally:
+                        _free_gpu(on_gpu)
+                if on_progress:
+                    on_progress(len(points), len(points), "done")
+                if cfg.ncu and writer.rows:
+                    profile_rows(writer.rows, cfg.ncu_kernels, dev.torch_device, warn)
+                for w in warnings:
+                    writer.note(w)
+                path = writer.finish(complete=True)
+            except KeyboardInterrupt as e:
+                interrupted = True
+                stopped_by = getattr(e, "signum", signal.SIGINT)
+                how = "Ctrl-C" if stopped_by == signal.SIGINT else signal.Signals(stopped_by).name
+                for w in warnings:
+                    writer.note(w)
+                path = writer.finish(complete=False,
+                                     reason=f"interrupted ({how}) after {len(writer.rows)} completed rows")
+    except BaseException:
+        if not writer.rows:
+            writer.discard()  # nothing was measured: no empty run folder is left behind
+        raise
     finally:
         if meter is not None:
             meter.close()
     rows = traces.normalize(pd.DataFrame(writer.rows)) if writer.rows else traces.empty_frame()
     return ProfileResult(run_id, path, rows, warnings, interrupted, dev.device_id, dev.device_name,
-                         meter.method if meter else "none")
+                         meter.method if meter else "none", int(stopped_by))
 
 
 def _free_gpu(on_gpu: bool) -> None:

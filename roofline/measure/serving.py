@@ -11,8 +11,8 @@ Formats, recognized by content (each as its tool writes it):
 - ``llamacpp``: ``llama-bench -o json`` (an array) or ``-o csv`` (``n_prompt``, ``n_gen``, ``n_ubatch``, ``avg_ts``);
 - ``mlperf``: a LoadGen ``mlperf_log_summary.txt`` (scenario, tokens per second, first-token latency).
 
-Each run becomes one row per measured figure (TTFT, TPOT, a throughput, an end-to-end latency) with the scenario it
-was measured under in ``shape`` (JSON): model, batch (the run's concurrency), prompt and generated lengths,
+Each run becomes one row per measured figure (TTFT, TPOT, a throughput, an end-to-end latency; ``median_s`` holds
+it as a time: a rate as seconds a token) with the scenario it was measured under in ``shape`` (JSON): model, batch (the run's concurrency), prompt and generated lengths,
 precision, tensor parallelism, the value in SI units and where in the file it came from. What a file does not
 say (the device, often the model id, precision or TP) comes from the command line; a run that states no batch or
 concurrency, and none is given, is refused: a serving figure is only comparable at its batch.
@@ -299,7 +299,8 @@ def serving_rows(runs: list[ServingRun], source: str, run_id: str, device_id: st
             rows.append({"run_id": run_id, "kernel": SERVING_KERNEL, "impl": runtime, "shape": json.dumps(shape),
                          "dtype": f"w{shape['wbits']}a{shape['abits']}", "device_id": device_id,
                          "device_name": device_name or run.device_name,
-                         "median_s": value if quantity in ("ttft_s", "tpot_s", "time_s") else math.nan,
+                         # the figure in time: a latency as is, a rate as seconds a token (the value in shape rules)
+                         "median_s": value if quantity in ("ttft_s", "tpot_s", "time_s") else 1.0 / value,
                          "p20_s": math.nan, "p80_s": math.nan, "reps": 1, "flops": math.nan, "bytes": math.nan,
                          "energy_j": math.nan, "energy_method": "", "versions": "{}"})
     return pd.DataFrame(rows)

@@ -3,12 +3,15 @@
 GPU: CUDA events around each call, with the L2 flushed before every call (a buffer larger than the
 L2 is overwritten outside the timed region) so repeated calls do not measure the cache. Kernels too
 short for one launch to be measured cleanly are replayed from a CUDA graph holding many calls.
-CPU: ``time.perf_counter`` around each call. Outputs are checked against the reference first: a
+CPU: ``time.perf_counter`` around each call, in rounds repeated until two rounds agree (a busy host
+can swing a call by orders of magnitude between runs); a spread p80/p20 above SPREAD_WARN and a busy host
+(load average against cores) are said, not hidden. Outputs are checked against the reference first: a
 kernel that is wrong, or whose reference is all zeros, is never timed.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ import numpy as np
 
 from kernels.registry import max_rel_error
 from roofline.errors import RooflineError
+from roofline.fmt import si
 
 L2_FLUSH_BYTES = 256 * 2**20  # > any current GPU L2 (H100: 50 MB), so every call starts cold
 GRAPH_BELOW_S = 20e-6  # below this, launch gaps dominate: replay a CUDA graph of GRAPH_CALLS calls
@@ -33,6 +37,12 @@ class GraphCaptureError(RooflineError):
 
 
 CUDA_METHODS = ("auto", "events", "graph")  # auto: graph replay below GRAPH_BELOW_S, else events
+# CPU timing: rounds of samples until two consecutive medians agree within STABLE_REL and the last round's
+# p80/p20 is at most SPREAD_WARN, or MAX_ROUNDS rounds (each ~ target_s / 2: two calm rounds cost one target).
+STABLE_REL = 0.10
+MAX_ROUNDS = 8
+SPREAD_WARN = 2.0  # p80 / p20 above this: the median is rough, and the profiler says so
+BUSY_LOAD_PER_CORE = 0.75  # 1-minute load average per core above this before a CPU run: the host is busy
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,13 @@ class Timing:
     p80_s: float
     reps: int
     method: str  # cuda-events | cuda-graph | perf_counter
+    rounds: int = 1  # CPU: rounds of samples taken
+    stable: bool = True  # CPU: False when MAX_ROUNDS passed before two rounds agreed
+
+    @property
+    def spread(self) -> float:
+        """p80 / p20 (1.0 = every sample alike)."""
+        return self.p80_s / self.p20_s if self.p20_s > 0 else float("inf")
 
 
 def summarize(times_s: list[float] | np.ndarray, method: str) -> Timing:
@@ -79,18 +96,63 @@ def _reps_for(call_s: float, target_s: float, min_reps: int, max_reps: int) -> i
 
 
 def time_cpu(fn: Callable[[], Any], target_s: float = 0.2, warmup: int = 3, min_reps: int = 10,
-             max_reps: int = 10_000, clock: Callable[[], float] = time.perf_counter) -> Timing:
-    """perf_counter around each call after ``warmup`` calls; as many calls as fit in ``target_s``."""
+             max_reps: int = 10_000, clock: Callable[[], float] = time.perf_counter, max_rounds: int = MAX_ROUNDS,
+             stable_rel: float = STABLE_REL) -> Timing:
+    """perf_counter around each call after ``warmup`` calls, in rounds of as many calls as fit in
+    ``target_s / 2``, until two consecutive rounds' medians agree within ``stable_rel`` and the last round's
+    p80/p20 is at most SPREAD_WARN; the result summarizes those two rounds. After ``max_rounds`` without
+    agreement it summarizes every sample, with ``stable=False``."""
     t0 = clock()
     for _ in range(warmup):
         fn()
     est = (clock() - t0) / max(warmup, 1)
-    times = []
-    for _ in range(_reps_for(est, target_s, min_reps, max_reps)):
-        s = clock()
-        fn()
-        times.append(clock() - s)
-    return summarize(times, "perf_counter")
+    rounds: list[list[float]] = []
+    for _ in range(max(2, max_rounds)):
+        times = []
+        for _ in range(_reps_for(est, target_s / 2, min_reps, max_reps)):
+            s = clock()
+            fn()
+            times.append(clock() - s)
+        rounds.append(times)
+        est = float(np.median(times))  # the next round is sized from this one, not from the warm-up
+        if len(rounds) >= 2:
+            a, b = float(np.median(rounds[-2])), est
+            p20, p80 = np.percentile(times, [20, 80])
+            if abs(a - b) <= stable_rel * max(a, b) and p80 <= SPREAD_WARN * p20:
+                t = summarize(rounds[-2] + rounds[-1], "perf_counter")
+                return Timing(t.median_s, t.p20_s, t.p80_s, t.reps, t.method, rounds=len(rounds), stable=True)
+    t = summarize([x for r in rounds for x in r], "perf_counter")
+    return Timing(t.median_s, t.p20_s, t.p80_s, t.reps, t.method, rounds=len(rounds), stable=False)
+
+
+def spread_warning(label: str, timing: Timing) -> str | None:
+    """A one-line warning when a timing's p80/p20 exceeds SPREAD_WARN (None otherwise)."""
+    if timing.spread <= SPREAD_WARN:
+        return None
+    how = "" if timing.stable else f", not stable after {timing.rounds} rounds"
+    return (f"{label}: noisy timing (p80/p20 = {timing.spread:.2f} > {SPREAD_WARN:g}{how}); the median "
+            f"{si(timing.median_s, 's')} is rough: rerun on an idle host")
+
+
+def host_load() -> tuple[float, int] | None:
+    """(1-minute load average, CPU cores) of this host; None where the OS does not say."""
+    try:
+        load1 = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    return float(load1), int(os.cpu_count() or 1)
+
+
+def busy_warning(threshold: float = BUSY_LOAD_PER_CORE) -> str | None:
+    """A one-line warning when the host is busy before a CPU run (load average per core above ``threshold``)."""
+    hl = host_load()
+    if hl is None:
+        return None
+    load1, cores = hl
+    if load1 / cores <= threshold:
+        return None
+    return (f"host busy: load average {load1:.2f} on {cores} core{'s' if cores != 1 else ''}; CPU timings will "
+            "be noisy (other work shares the cores): rerun on an idle host for numbers to compare")
 
 
 def estimate_cuda_s(fn: Callable[[], Any], warmup: int = 5) -> float:

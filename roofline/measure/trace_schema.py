@@ -37,7 +37,9 @@ TRACE_COLUMNS: dict[str, tuple[str, str]] = {
     "ncu_l2_bytes": ("float", "Nsight Compute lts__t_bytes (NaN unless --ncu)"),
     "ncu_flops": ("float", "Nsight Compute tensor + CUDA-core FLOPs (NaN unless --ncu)"),
     "versions": ("str", "JSON object: torch, triton, driver, cuda"),
+    "device_forced": ("str", "'' when the host is device_id; else what the host was (profile --force-device)"),
 }
 
 MANIFEST_FIELDS = ("schema_version", "run_id", "host", "device_id", "device_name", "driver", "versions", "command",
-                   "suite", "start", "end", "complete", "rows", "idle_power_w", "idle_state", "notes", "device_properties")
+                   "suite", "start", "end", "complete", "rows", "idle_power_w", "idle_state", "notes", "device_properties",
+                   "device_forced")

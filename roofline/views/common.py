@@ -37,16 +37,120 @@ def log_range(values: Iterable[float], pad: float = 3.0, lo: float = X_MIN, hi: 
     return math.log10(v.min() / pad), math.log10(v.max() * pad)
 
 
-def fmt_metric(value: float | None, unit: str) -> str:
-    """A headline number for humans: '-' when absent, SI prefixes, $ for USD."""
+MISSING = "—"  # what every view shows for a number that is absent (never "None" or "nan")
 
+
+def fmt_metric(value: float | None, unit: str) -> str:
+    """A headline number for humans: '—' when absent (None, NaN, inf), SI prefixes, $ for USD, '/W' for IPW."""
+
+    value = finite_or_none(value)
     if value is None:
-        return "—"
+        return MISSING
     if unit == "USD":
         return f"${value:,.3g}"
-    if unit == "1/W":  # accuracy (a fraction) per watt
+    if unit in ("1/W", "/W"):  # accuracy (a fraction) per watt: one unit everywhere
         return f"{value:.3g} /W"
-    return si(value, unit)
+    if unit in ("1/J", "/J"):
+        return f"{value:.3g} /J"
+    if unit == "%":
+        return f"{100 * value:.0f}%"
+    if unit == "FLOP/B":  # intensity: plain numbers read better than milli-FLOP per byte
+        return f"{value:.3g} FLOP/B" if abs(value) < 1000 else si(value, unit)
+    return _si(value, unit)
+
+
+def _si(value: float, unit: str) -> str:
+    """roofline.fmt.si, with femto for the energy coefficients (a fraction of a pJ per FLOP)."""
+    if value != 0 and abs(value) < 1e-12 and unit:
+        return f"{value * 1e15:.3g} f{unit}"
+    return si(value, unit, 3)
+
+
+def tick_label(value: float, unit: str = "") -> str:
+    """An axis tick: SI prefixes ('1 PFLOP/s', '20 ms'), plain decimals for unitless values below 1 ('0.01'),
+    '$0.5' for USD. The one tick format of the dashboard and both report formats."""
+    if value == 0:
+        return "0"
+    if unit == "USD":
+        return f"${value:,.3g}"
+    if (unit == "" and abs(value) < 1) or unit in ("/W", "1/W", "/J", "1/J"):  # small plain numbers (IPW)
+        return f"{value:.3g}"
+    return _si(value, unit)
+
+
+def si_ticks(lo: float, hi: float, unit: str = "", log: bool = True, max_ticks: int = 9) -> tuple[list[float],
+                                                                                            list[str]]:
+    """Tick values covering [lo, hi] and their labels (``tick_label``): on a log axis decades, with 2 and 5
+    between them when the range spans few decades; on a linear axis 1-2-5 steps. Empty for an empty range."""
+    lo, hi = finite_or_none(lo), finite_or_none(hi)
+    if lo is None or hi is None or hi < lo or (log and (lo <= 0 or hi <= 0)):
+        return [], []
+    if log:
+        d0, d1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        inside = lambda xs: [v for v in xs if lo / 1.0001 <= v <= hi * 1.0001]  # noqa: E731
+        decades = [10.0**d for d in range(d0, d1 + 1)]
+        vals = inside(sorted({m * x for x in decades for m in (1, 2, 5)}))
+        if len(vals) > max_ticks:
+            vals = inside(decades)
+        if len(vals) > max_ticks:  # many decades: every k-th one
+            k = math.ceil(len(vals) / max_ticks)
+            vals = [v for v in vals if round(math.log10(v)) % k == 0]
+    else:
+        span = hi - lo if hi > lo else abs(hi) or 1.0
+        raw = span / max(max_ticks - 1, 1)
+        mag = 10.0 ** math.floor(math.log10(raw))
+        step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+        first = math.ceil(lo / step - 1e-9) * step
+        vals, v = [], first
+        while v <= hi + 1e-9 * step:
+            vals.append(0.0 if abs(v) < 1e-12 * step else float(v))
+            v += step
+    return vals, [tick_label(v, unit) for v in vals]
+
+
+# hwdb field names as a reader says them (Sources tables, hovers); unknown fields fall back to their words.
+FIELD_LABELS = {
+    "memory.capacity_bytes": "memory capacity", "memory.bw_bytes_per_s": "memory bandwidth",
+    "memory.type": "memory type", "power.tdp_w": "TDP", "power.idle_w": "idle power",
+    "price.msrp_usd": "list price (MSRP)", "price.cloud_usd_per_h": "cloud price per hour",
+    "interconnect.bw_bytes_per_s": "interconnect bandwidth", "interconnect.kind": "interconnect",
+    "release_year": "release year", "sparsity": "2:4 sparsity support",
+}
+
+
+def field_label(field: str) -> str:
+    """'peak.bf16' -> 'bf16 peak', 'memory.bw_bytes_per_s' -> 'memory bandwidth', 'cache.L2' -> 'L2 cache'."""
+    if field in FIELD_LABELS:
+        return FIELD_LABELS[field]
+    head, _, tail = field.partition(".")
+    if head == "peak" and tail:
+        return f"{tail} peak"
+    if head == "cache" and tail:
+        return f"{tail} cache"
+    words = (tail or head)
+    for suffix in ("_bytes_per_s", "_bytes", "_per_s", "_usd", "_w"):
+        words = words.removesuffix(suffix)
+    return words.replace("_", " ").replace(".", " ")
+
+
+def band(obj, key: str) -> tuple[float, float] | None:
+    """The uncertainty range (``key_lo``, ``key_hi``) of a number on a prediction, a row or a dict, when both
+    exist and are finite; None otherwise (predictions without bands show the number alone)."""
+    def get(name: str):
+        if isinstance(obj, dict):
+            return obj.get(name)
+        if hasattr(obj, "index") and hasattr(obj, "get") and not isinstance(obj, type):  # a pandas row
+            return obj.get(name)
+        return getattr(obj, name, None)
+
+    bands = None if isinstance(obj, dict) else getattr(obj, "bands", None)  # a Prediction: its bands mapping
+    if isinstance(bands, dict) and key in bands:
+        lo, hi = (finite_or_none(x) for x in bands[key])
+    else:
+        lo, hi = finite_or_none(get(f"{key}_lo")), finite_or_none(get(f"{key}_hi"))
+    if lo is None or hi is None:
+        return None
+    return (min(lo, hi), max(lo, hi))
 
 
 def device_filter_options(devices: Iterable[Device]) -> dict:
@@ -74,6 +178,8 @@ def source_of(d: Device, field: str) -> tuple[str, str]:
 
 
 def cite(d: Device, field: str, note: str = "") -> str:
+    if d.field_sources.get(field) == "what-if":  # an edited number of a what-if device (views.hardware)
+        return "user-entered (what-if; not in hwdb, not saved)"
     title, url = source_of(d, field)
     return f"datasheet: {title}{' — ' + note if note else ''} ({url})" if title else "datasheet"
 

@@ -81,6 +81,17 @@ def measured_energy_points(cmp: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)[cols]
 
 
+# One part of each class a buyer weighs (data center, workstation, laptop, edge), for the IPW heatmap's first view.
+IPW_DEFAULT_DEVICES = ("b200", "h200", "h100-sxm", "mi300x", "l40s", "l4", "rtx-5090", "rtx-4090", "apple-m4-max",
+                       "jetson-agx-orin-64gb", "jetson-orin-nano")
+
+
+def default_ipw_devices(ids: Sequence[str]) -> list[str]:
+    """IPW_DEFAULT_DEVICES that exist among ``ids`` (else the first eight ids)."""
+    have = [i for i in IPW_DEFAULT_DEVICES if i in set(ids)]
+    return have or list(ids)[:8]
+
+
 def ipw_long(ranked: dict[str, pd.DataFrame], models: dict) -> pd.DataFrame:
     """IPW / IPJ per (model, device) from select.rank() frames keyed by model id; accuracy carries its benchmark
     and source. Columns: model_id, device_id, device, ipw, ipj, j_per_token, fits, benchmark, accuracy_pct,

@@ -7,13 +7,15 @@ No Streamlit or plotly here; units are SI (FLOP/s, bytes/s, s, J, W).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import pandas as pd
 
-from hwdb.schema import DTYPES, Device
+from hwdb.schema import DTYPES, Device, Source, frozen_map
 from roofline.engine.efficiency import efficiency_for
 from roofline.engine.energy import coefficients_for
 from roofline.engine.model import ceilings
+from roofline.errors import InputError
 from roofline.provenance import DATASHEET, MEASURED
 from roofline.views.common import X_MAX, X_MIN, cite, source_of
 
@@ -30,6 +32,7 @@ def peaks_table(devices: Iterable[Device]) -> pd.DataFrame:
         if value is None:
             return
         title, url = source if source is not None else source_of(d, field)
+        kind = user_kind(d, kind, field)
         rows.append({"device_id": d.id, "device": d.name, "quantity": quantity, "dtype": dtype, "value": float(value),
                      "unit": unit, "kind": kind, "source": title, "url": url, "note": note})
 
@@ -107,7 +110,8 @@ def roofline_lines(devices: Iterable[Device], dtypes: Sequence[str] | None = Non
         bw_src = source_of(d, "memory.bw_bytes_per_s")[0]
         mem = d.memory_type or "DRAM"
         for c in cs:
-            roof(d, f"{c.dtype} / {mem}", c.dtype, mem, c.peak_ops_per_s, d.mem_bw_bytes_per_s, DATASHEET,
+            roof(d, f"{c.dtype} / {mem}", c.dtype, mem, c.peak_ops_per_s, d.mem_bw_bytes_per_s,
+                 user_kind(d, DATASHEET, f"peak.{c.dtype}", "memory.bw_bytes_per_s"),
                  f"{c.source}; bandwidth: {bw_src}")
         top = max((c.peak_ops_per_s for c in cs), default=None)
         if caches and top:
@@ -145,3 +149,64 @@ def model_provenance(device: Device) -> dict:
     en = coefficients_for(device)
     return {"efficiency_kind": eff.kind, "efficiency_source": eff.source, "energy_kind": en.kind,
             "energy_source": en.source, "memory_eff": eff.memory, "idle_w": en.idle_w, "e_byte_j": en.e_byte_j}
+
+
+# ------------------------------------------------------------------------------------------ what-if device
+
+WHAT_IF = "user-entered (what-if)"  # the source every edited number cites; never written to hwdb
+USER_ENTERED = "user-entered"  # the kind of an edited number (instead of datasheet)
+
+
+def is_what_if(d: Device) -> bool:
+    return "what-if" in d.sources
+
+
+def user_kind(d: Device, kind: str, *fields: str) -> str:
+    """``kind``, or USER_ENTERED when any of ``fields`` was edited on a what-if device."""
+    if kind == DATASHEET and is_what_if(d) and any(d.field_sources.get(f) == "what-if" for f in fields):
+        return USER_ENTERED
+    return kind
+
+
+def custom_device(base: Device, peaks_ops_per_s: dict[str, float] | None = None,
+                  mem_bw_bytes_per_s: float | None = None, memory_bytes: float | None = None,
+                  tdp_w: float | None = None, cloud_usd_per_h: float | None = None,
+                  msrp_usd: float | None = None) -> Device:
+    """A copy of ``base`` with the given numbers replaced, for "what if this part had ...?" questions.
+
+    The copy is labelled everywhere it shows: id ``what-if-<base>``, a name ending "(what-if)", and every edited
+    field cited to WHAT_IF. It lives in memory only (no path; nothing here writes hwdb). Its measured overlay is
+    dropped (calibrated efficiencies belong to the real part), so it is modeled with default efficiencies.
+    A peak of 0 or None removes that dtype (absent = unsupported); other values must be > 0."""
+    edits: dict[str, float] = {}
+    peaks = dict(base.peak_ops_per_s)
+    for dt, v in (peaks_ops_per_s or {}).items():
+        if dt not in DTYPES:
+            raise InputError(f"what-if device: unknown dtype {dt!r} (use {', '.join(DTYPES)})")
+        if v is None or v == 0:
+            peaks.pop(dt, None)
+        elif not v > 0:
+            raise InputError(f"what-if device: the {dt} peak must be > 0, got {v!r}")
+        else:
+            peaks[dt] = float(v)
+        edits[f"peak.{dt}"] = 1.0
+    if not peaks:
+        raise InputError("what-if device: at least one dtype needs a peak")
+    fields = {"mem_bw_bytes_per_s": ("memory.bw_bytes_per_s", mem_bw_bytes_per_s),
+              "memory_bytes": ("memory.capacity_bytes", memory_bytes), "tdp_w": ("power.tdp_w", tdp_w),
+              "cloud_usd_per_h": ("price.cloud_usd_per_h", cloud_usd_per_h), "msrp_usd": ("price.msrp_usd", msrp_usd)}
+    kw: dict = {}
+    for attr, (field, v) in fields.items():
+        if v is None:
+            continue
+        if not v > 0:
+            raise InputError(f"what-if device: {attr} must be > 0, got {v!r}")
+        kw[attr] = float(v)
+        edits[field] = 1.0
+    src = Source(key="what-if", title=WHAT_IF, url="", note=f"edited copy of {base.id}; not saved")
+    field_sources = {**base.field_sources, **{f: "what-if" for f in edits}}
+    return replace(base, id=f"what-if-{base.id}", name=f"{base.name} (what-if)", peak_ops_per_s=frozen_map(peaks),
+                   sources=frozen_map({**base.sources, "what-if": src}), field_sources=frozen_map(field_sources),
+                   peak_notes=frozen_map({dt: WHAT_IF if f"peak.{dt}" in edits else n
+                                          for dt, n in base.peak_notes.items()}),
+                   path="", measured=None, **kw)

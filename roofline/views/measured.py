@@ -6,6 +6,7 @@ No Streamlit or plotly here; units are SI (FLOP/s, bytes/s, s, J, W).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,7 +15,7 @@ import pandas as pd
 from roofline.analysis.attribution import compare
 from roofline.errors import InputError
 from roofline.measure import traces
-from roofline.provenance import MEASURED, MODELED
+from roofline.provenance import MEASURED, MODELED, STATIC
 
 MAX_UPLOAD_BYTES = 50 * 2**20  # a trace upload larger than this is refused with a message (the app keeps running)
 
@@ -137,9 +138,12 @@ def run_manifests(root: str | None = None) -> dict[str, dict]:
     return {r.run_id: dict(r.manifest or {}) for r in traces.list_runs(root)}
 
 
-def compared_runs(run_ids: Sequence[str], root: str | None = None, strict: bool = False) -> pd.DataFrame:
+def compared_runs(run_ids: Sequence[str], root: str | None = None, strict: bool = False,
+                  assign: tuple[str, str, Sequence[str]] | None = None) -> pd.DataFrame:
     """``attribution.compare`` of the chosen runs' rows (model beside measurement); an empty frame when nothing
-    loads. ``strict``: an unreadable run raises (reports); else it is skipped (the dashboard keeps the others)."""
+    loads. ``strict``: an unreadable run raises (reports); else it is skipped (the dashboard keeps the others).
+    ``assign`` = (device_id, device_name, known ids): rows from a host that matched no known device are
+    attributed to that device first (``assign_device``)."""
     frames = []
     for rid in run_ids:
         try:
@@ -149,7 +153,43 @@ def compared_runs(run_ids: Sequence[str], root: str | None = None, strict: bool 
                 raise
             continue
     df = pd.concat(frames, ignore_index=True) if frames else traces.empty_frame()
+    if assign is not None and assign[0]:
+        df = assign_device(df, *assign)
     return compare(df)
+
+
+def unmatched_devices(rows: pd.DataFrame, known: Sequence[str]) -> list[str]:
+    """Device ids of rows that name no known device ('' for a host the profiler could not match), sorted."""
+    if rows.empty or "device_id" not in rows:
+        return []
+    ids = rows["device_id"].fillna("").astype(str)
+    return sorted(set(ids[~ids.isin(list(known))]))
+
+
+def assign_device(rows: pd.DataFrame, device_id: str, device_name: str, known: Sequence[str]) -> pd.DataFrame:
+    """A copy of trace rows where every row whose device is not among ``known`` is attributed to ``device_id``
+    (the user's answer to "which device ran this?"); rows of known devices keep theirs."""
+    out = rows.copy()
+    ids = out["device_id"].fillna("").astype(str)
+    bad = ~ids.isin(list(known))
+    if "device_name" in out:
+        out.loc[bad, "device_name"] = device_name
+    out.loc[bad, "device_id"] = device_id
+    return out
+
+
+def guess_device(names: Sequence[str], devices: dict) -> str:
+    """The hwdb id whose name or id shares the most words with the reported device names (e.g. 'Apple M4 Max'),
+    '' when fewer than two words match or two devices match equally (an 'NVIDIA H100 80GB' could be the SXM or
+    the PCIe part). A guess to preselect, never applied without the user seeing it."""
+    words = {w for n in names for w in str(n).lower().replace("-", " ").split() if len(w) > 1}
+    if not words:
+        return ""
+    scores = sorted(((len(words & set(f"{d.name} {did}".lower().replace("-", " ").split())), did)
+                     for did, d in devices.items()), reverse=True)
+    if not scores or scores[0][0] < 2 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+        return ""
+    return scores[0][1]
 
 
 def profile_summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -160,3 +200,57 @@ def profile_summary(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=cols)
     return compare(rows)[cols]
+
+
+STATIC_COLUMNS = ["kernel", "shape", "dtype", "device_id", "arch", "launches", "mma", "regs", "spill_bytes",
+                  "instr_per_weight", "instr_per_byte", "issue_floor_s", "memory_floor_s", "compute_floor_s",
+                  "predicted_bound", "predicted_s", "kind", "source"]
+
+
+def static_summary(static: pd.DataFrame) -> pd.DataFrame:
+    """One row per inspected kernel call (its first-choice launches): MMA kind, the largest register count,
+    spills, instructions a weight / a KV byte of its main launch, the issue floor (launches run one after
+    another), the memory and compute floors, the bound and the predicted time (the largest floor).
+    Columns: STATIC_COLUMNS; kind "static"."""
+    if static is None or static.empty:
+        return pd.DataFrame(columns=STATIC_COLUMNS)
+    first = static[static["first_choice"].astype(bool)]
+    rows = []
+    for (k, sh, dt, dev, arch), g in first.groupby(["kernel", "shape_json", "dtype", "device_id", "arch"], sort=True):
+        main = g.loc[g["instrs"].idxmax()]
+        issue = float(g["issue_floor_s"].sum())
+        mem, comp = float(g["memory_floor_s"].iloc[0]), float(g["compute_floor_s"].iloc[0])
+        rows.append({"kernel": k, "shape": sh, "dtype": dt, "device_id": dev, "arch": arch, "launches": len(g),
+                     "mma": "+".join(sorted(set(g["mma"].astype(str)))), "regs": int(g["regs"].max()),
+                     "spill_bytes": int(g["spill_bytes"].sum()), "instr_per_weight": main.get("instr_per_weight"),
+                     "instr_per_byte": main.get("instr_per_byte"), "issue_floor_s": issue, "memory_floor_s": mem,
+                     "compute_floor_s": comp, "predicted_bound": str(main["predicted_bound"]),
+                     "predicted_s": max(issue, mem, comp), "kind": STATIC,
+                     "source": str(main.get("static_source", main.get("source", "")))})
+    return pd.DataFrame(rows, columns=STATIC_COLUMNS)
+
+
+def static_rows(root: str | None = None) -> pd.DataFrame:
+    """Every saved static inspection under the traces root (``roofline kernels inspect --save``), one row a
+    compiled launch; empty when none was saved."""
+    return traces.load_static(root)
+
+
+def static_beside_measured(cmp: pd.DataFrame, static: pd.DataFrame) -> pd.DataFrame:
+    """Measured rows of our kernels next to the static prediction of the same call (kernel, shape, dtype,
+    device): measured median, the static floors and bound, and measured / static-predicted time. Only calls
+    that have both; empty otherwise."""
+    s = static_summary(static)
+    cols = ["kernel", "shape", "dtype", "device_id", "median_s", "static_predicted_s", "measured_over_static",
+            "predicted_bound", "issue_floor_s", "memory_floor_s", "mma", "regs", "spill_bytes", "run_id", "source"]
+    if s.empty or cmp is None or cmp.empty:
+        return pd.DataFrame(columns=cols)
+    ours = cmp[cmp["impl"] == "ours"].copy()
+    ours["shape"] = ours["shape"].map(lambda x: json.dumps(json.loads(x), sort_keys=True) if x else "")
+    m = ours.merge(s.rename(columns={"predicted_s": "static_predicted_s"}), on=["kernel", "shape", "dtype", "device_id"],
+                   suffixes=("", "_static"))
+    if m.empty:
+        return pd.DataFrame(columns=cols)
+    m["measured_over_static"] = m["median_s"] / m["static_predicted_s"]
+    m["source"] = m["source_static"] if "source_static" in m else m["source"]
+    return m[cols].reset_index(drop=True)

@@ -101,9 +101,13 @@ def test_workload_metrics_are_labelled_and_react(no_traces):
     m = metrics(at)
     assert {"TTFT (modeled)", "TPOT (modeled)", "tokens/s (modeled)", "memory (modeled)"} <= set(m)
     tps_b1 = m["tokens/s (modeled)"]
-    assert len(charts(at)) == 4  # memory, roofline, by op, by layer
+    assert len(charts(at)) == 6  # memory, roofline, by op, by layer, tokens/s vs batch, latency vs context
     roof = charts(at)[1]
-    assert any(t["name"] == "ops (modeled)" for t in roof["data"])
+    assert any(t["name"] == "attention ops (modeled)" for t in roof["data"])
+    layers = at.dataframe[0].value  # the per-layer table: ms, bytes, intensity, bound
+    assert {"time_s", "bytes", "intensity", "bound"} <= set(layers.columns) and set(layers["layer"]) == {"decoder",
+                                                                                                        "model"}
+    assert not layers.astype(str).isin(["None", "nan"]).any().any()
     at.select_slider(key="wl_batch").set_value(64).run()
     assert metrics(ok(at))["tokens/s (modeled)"] != tps_b1
     assert at.query_params["wl_batch"] == "64"
@@ -116,6 +120,16 @@ def test_workload_does_not_fit_state_then_tensor_parallel(no_traces):
     assert m["TPOT (does not fit)"] == "—" and m["memory (modeled)"] != "—"
     at.segmented_control(key="wl_tp").set_value(4).run()
     assert not ok(at).error and metrics(at)["TPOT (modeled)"] != "—"
+
+
+def test_workload_what_if_device_is_labelled_and_reacts(no_traces):
+    at = ok(page("workload", {"wl_device": "what-if"}))
+    assert any("What-if device" in w.value and "not saved" in w.value for w in at.warning)
+    tpot = metrics(at)["TPOT (modeled)"]
+    at.number_input(key="wi_mem_bw_bytes_per_s_h100-sxm").set_value(6.7).run()  # double the bandwidth
+    assert metrics(ok(at))["TPOT (modeled)"] != tpot
+    assert any("memory bandwidth" in w.value for w in at.warning)
+    assert "what-if" in at.caption[0].value
 
 
 def test_workload_invalid_scenario_is_a_message(no_traces):
@@ -151,6 +165,22 @@ def test_measurements_with_traces_show_measured_beside_modeled(traces_dir):
     assert len(at.dataframe) == 1
     at.multiselect(key="ms_kernels").set_value(["matmul"]).run()
     assert metrics(ok(at))["calls (measured)"] == "1"
+
+
+def test_measurements_show_the_static_prediction_beside_the_measured_call(traces_dir):
+    from roofline.measure import traces
+
+    row = {"kernel": "gemv", "launch": "k", "shape": "n=8192", "dtype": "bf16", "config": "", "first_choice": True,
+           "regs": 96, "spill_bytes": 0, "smem_bytes": 0, "num_warps": 4, "num_stages": 3, "grid_ctas": 512,
+           "mma": "none", "ldg128_share": 1.0, "local_ops": 0, "instrs": 900, "hot_loop_instrs": 30,
+           "instr_per_weight": 2.0, "instr_per_byte": None, "issue_floor_s": 2e-5, "memory_floor_s": 4e-5,
+           "compute_floor_s": 1e-7, "predicted_bound": "memory", "kind": "static", "source": "triton x sm90"}
+    traces.write_static({"kind": "static", "arch": "sm90", "device_id": "h100-sxm", "rows": [row], "date": "d"},
+                        traces_dir)
+    at = ok(page("measurements"))
+    assert len(at.dataframe) == 3  # measured beside modeled, measured beside static, the static calls
+    both = at.dataframe[1].value
+    assert list(both["kernel"]) == ["gemv"] and "1.25" in str(both["measured_over_static"].iloc[0])  # 50 / 40 us
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
@@ -197,6 +227,22 @@ def test_measurements_ncu_upload_is_attributed_to_a_device(no_traces):
     assert any(t.get("name") == "measured" for t in charts(at)[0]["data"])  # ncu's FLOPs/bytes put it on the roof
 
 
+def test_measurements_unmatched_host_gets_a_device_picker(no_traces, trace_rows):
+    rows = trace_rows()
+    rows["device_id"] = ""  # recorded on a host the profiler matched to no hwdb device
+    at = _upload(page("measurements"), "host.parquet", rows.to_parquet(index=False))
+    assert not at.error and any("matches no hwdb entry" in w.value for w in at.warning)
+    assert not any("is not in the hardware database" in w.value for w in at.warning)
+    assert at.selectbox(key="ms_assign").value == ""  # 'NVIDIA H100 80GB HBM3' could be SXM or PCIe: no guess
+    assert any("choose the device that ran them" in i.value for i in at.info)  # no roofline without a device
+    assert not any(t.get("name") == "modeled (same call)" for c in charts(at) for t in c["data"])
+    at.selectbox(key="ms_assign").set_value("h100-sxm").run()
+    assert not ok(at).error and at.selectbox(key="ms_device").value == "h100-sxm"
+    assert any(t.get("name") == "modeled (same call)" for t in charts(at)[0]["data"])  # on the H100's roofline
+    table = at.dataframe[0].value
+    assert not table.astype(str).isin(["None", "nan"]).any().any()
+
+
 def test_measurements_good_upload(no_traces, trace_rows):
     at = _upload(page("measurements"), "run.parquet", trace_rows().to_parquet(index=False))
     assert not at.error and metrics(at)["calls (measured)"] == "4"
@@ -211,6 +257,7 @@ def test_selection_ranks_and_reacts(no_traces):
     best_speed = m["best by tokens/s (modeled)"]
     df = at.dataframe[0].value
     assert {"kind", "source", "pareto"} <= set(df.columns) and set(df["kind"]) == {"modeled"}
+    assert any(m.value.startswith("**Verdict (modeled): Buy ") for m in at.markdown)
     at.selectbox(key="se_by").set_value("j_per_token").run()
     assert "best by J/token (modeled)" in metrics(ok(at))
     assert best_speed  # the speed winner is named; the J/token ranking may or may not agree
@@ -247,6 +294,8 @@ def test_energy_renders_and_reacts(traces_dir):
     n_lines = len(figs[0]["data"])
     at.multiselect(key="en_dtypes").set_value(["bf16"]).run()
     assert len(charts(ok(at))[0]["data"]) < n_lines
+    heat = charts(at)[2]["data"][0]
+    assert len(heat["x"]) >= 8 and heat["texttemplate"] == "%{text}"  # one part of each class, values in cells
     at.multiselect(key="en_models").set_value(["llama-3.2-1b"]).run()
     heat = charts(ok(at))[2]
     assert heat["data"][0]["y"] == ["llama-3.2-1b"]
@@ -255,3 +304,19 @@ def test_energy_renders_and_reacts(traces_dir):
 def test_energy_without_traces_is_modeled_only(no_traces):
     at = ok(page("energy"))
     assert any("No traces" in i.value for i in at.info)
+
+
+# ------------------------------------------------------------------------------------------------ compare
+
+
+def test_compare_two_configurations(no_traces):
+    at = ok(page("compare"))
+    table = at.dataframe[0].value
+    assert list(table["label"])[:3] == ["TTFT", "TPOT", "tokens/s"] and set(table["better"]) <= {"A", "B", "same", "—"}
+    (bd,) = charts(at)  # A and B in one breakdown: one scale, one colour per op kind
+    groups = {g for t in bd["data"] for g in t["x"]}
+    assert {"A · prefill", "A · decode", "B · prefill", "B · decode"} <= groups
+    at.selectbox(key="cmp_b_device").set_value("what-if").run()
+    assert any("what-if device" in w.value for w in ok(at).warning)
+    at.selectbox(key="cmp_a_model").set_value("llama-3.1-70b").run()
+    assert any("does not fit" in e.value for e in ok(at).error)

@@ -1,8 +1,10 @@
 """Real-browser smoke test: serve the dashboard on localhost, load every page in headless Chromium, wait until
 the page has rendered, check that no exception is shown, and save a screenshot.
 
-Skips (with the reason) when Chromium is not installed: `scripts/install_browser.sh` installs it. Screenshots
-go to $ROOFLINE_SCREENSHOTS when set (to look at them), else to the test's tmp folder.
+Skips (with the reason) when Chromium is not installed: `scripts/install_browser.sh` installs it. Each page is
+captured whole (the viewport grown to the page's height) into $ROOFLINE_SCREENSHOTS when set, else into the test
+artifacts folder out/test-artifacts/screenshots/ (git-ignored); `scripts/screenshots.py` turns them into the
+README's small pictures.
 
 Chromium is driven over its DevTools protocol rather than with `--screenshot --virtual-time-budget`: virtual
 time does not wait for Streamlit's websocket, so on a loaded machine a one-shot screenshot often catches the
@@ -26,9 +28,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # page -> (url path, title it must show, charts it must draw); Hardware is the default page, served at "/"
-PAGES = {"hardware": ("", "Hardware", 1), "workload": ("workload", "Workload", 4),
+PAGES = {"hardware": ("", "Hardware", 1), "workload": ("workload", "Workload", 6),
          "measurements": ("measurements", "Measurements", 3), "selection": ("selection", "Hardware selection", 1),
-         "energy": ("energy", "Energy and IPW", 4)}
+         "energy": ("energy", "Energy and IPW", 4), "compare": ("compare", "Compare two configurations", 1)}
+ARTIFACTS = ROOT / "out" / "test-artifacts" / "screenshots"
+MAX_PAGE_PX = 9000  # a taller page is captured down to here
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (scripts/install_browser.sh)")
 LOAD_TIMEOUT_S = 90  # 2 shared cores: a cold first run of a page imports the engine
@@ -98,8 +102,21 @@ class Browser:
             time.sleep(0.25)
         return False
 
-    def screenshot(self, path: Path) -> None:
-        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+    def screenshot(self, path: Path, full: bool = True) -> None:
+        """The page as rendered; ``full``: the viewport grown to the height of Streamlit's scrolling main area
+        first (it scrolls inside a container, so a plain full-page capture would stop at the window)."""
+        if full:
+            h = self.js("Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], "
+                        "[data-testid=\"stAppViewContainer\"], section.main')].map(e => e.scrollHeight), "
+                        "document.body.scrollHeight)") or 1000
+            self.call("Emulation.setDeviceMetricsOverride", width=1400, height=int(min(max(h, 1000), MAX_PAGE_PX)),
+                      deviceScaleFactor=1, mobile=False)
+            time.sleep(1.5)  # plotly re-lays out on resize
+        try:
+            path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        finally:
+            if full:
+                self.call("Emulation.clearDeviceMetricsOverride")
 
     def close(self) -> None:
         self._conn.__exit__(None, None, None)
@@ -149,7 +166,7 @@ def test_page_loads_in_a_real_browser(server, page, tmp_path):
                 f".length >= {n_charts}")
     ok = browser.wait_for(rendered, LOAD_TIMEOUT_S)
     browser.wait_for("!document.querySelector('[data-testid=\"stStatusWidget\"]')", 10)  # script run finished
-    out_dir = Path(os.environ.get("ROOFLINE_SCREENSHOTS", tmp_path))
+    out_dir = Path(os.environ.get("ROOFLINE_SCREENSHOTS", ARTIFACTS))
     out_dir.mkdir(parents=True, exist_ok=True)
     shot = out_dir / f"{page}.png"
     browser.screenshot(shot)
@@ -158,3 +175,5 @@ def test_page_loads_in_a_real_browser(server, page, tmp_path):
     assert shot.stat().st_size > 20_000
     assert not browser.js("document.querySelector('[data-testid=\"stException\"]') !== null"), body[:2000]
     assert "Page not found" not in body and "Traceback" not in body
+    words = set(body.replace("(", " ").replace(")", " ").replace(",", " ").split())
+    assert not words & {"None", "nan", "NaN"}, f"{page}: a missing value rendered as text"

@@ -44,44 +44,29 @@ KERNELS = ("_flash_fwd_kernel", "_decode_split_kernel", "_decode_combine_kernel"
 
 def _capture_launches() -> list[dict]:
     """Run the launchers on meta tensors with recorders in place of the kernels; one entry per launch."""
+    from kernels.attention import block_sparse, common, decode, flash
+    from roofline.measure.launches import recording
+
+    launches: list[dict] = []
+    with recording([flash, decode, block_sparse, common], H100_SMS) as (log, _):  # kernels record, checks pass
+        _call_launchers(flash, decode, block_sparse, common, log, launches)
+    return launches
+
+
+def _call_launchers(flash, decode, block_sparse, common, log, launches: list[dict]) -> None:
+    """Run every launcher on meta tensors; each recorded launch becomes {fn, tuner, args, kwargs, label}."""
     import dataclasses
 
     import torch
-
-    from kernels.attention import block_sparse, common, decode, flash
-
-    launches: list[dict] = []
-
-    class Recorder:
-        def __init__(self, fn, tuner=None):
-            self.fn, self.tuner = fn, tuner
-
-        def __getitem__(self, grid):
-            def launch(*args, **kwargs):
-                launches.append({"fn": self.fn, "tuner": self.tuner, "args": args, "kwargs": kwargs})
-            return launch
-
-    def rec(obj):  # an Autotuner (has .fn and .configs) or a plain JITFunction
-        return Recorder(obj.fn, obj) if hasattr(obj, "configs") else Recorder(obj)
-
-    flash._flash_fwd_tuned = rec(flash._flash_fwd_tuned)
-    flash._flash_fwd_kernel = rec(flash._flash_fwd_kernel)
-    decode._decode_split_tuned = rec(decode._decode_split_tuned)
-    decode._decode_split_kernel = rec(decode._decode_split_kernel)
-    decode._decode_combine_kernel = rec(decode._decode_combine_kernel)
-    block_sparse._block_sparse_tuned = rec(block_sparse._block_sparse_tuned)
-    block_sparse._block_sparse_fwd_kernel = rec(block_sparse._block_sparse_fwd_kernel)
-    common.check_device = lambda *ts: None  # meta tensors stand in for CUDA ones
-    common.cuda_sm_count = lambda device: H100_SMS
 
     def meta(shape, dt):
         return torch.empty(shape, dtype=dt, device="meta")
 
     def run(label: dict, call):
-        n0 = len(launches)
+        n0 = len(log)
         call()
-        for e in launches[n0:]:
-            e["label"] = label
+        launches.extend({"fn": ln.fn, "tuner": ln.tuner, "args": ln.args, "kwargs": ln.kwargs, "label": label}
+                        for ln in log[n0:])
 
     quick = {"quick": True}
     # edge: every size 1, so Triton turns those ints into constexprs (a classic source of compile errors)
@@ -128,7 +113,6 @@ def _capture_launches() -> list[dict]:
             q, k, v = meta((B, H, S, D), dt), meta((B, Hkv, S, D), dt), meta((B, Hkv, S, D), dt)
             run({"dtype": dtype, "D": D, "causal": mask.causal, "window": mask.window > 0, **shape},
                 lambda q=q, k=k, v=v, m=mask: block_sparse.block_sparse_attention(q, k, v, m))
-    return launches
 
 
 _SIXTEEN = {"*bf16": "*16bit", "*fp16": "*16bit"}

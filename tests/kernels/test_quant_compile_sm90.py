@@ -51,23 +51,14 @@ def _launches() -> list[dict]:
 
     from kernels.common import TORCH_DTYPES
     from kernels.quant import lowbit, ternary, w4a16, w8a8
+    from roofline.measure.launches import recording
 
     tdt = TORCH_DTYPES
-    records: list[dict] = []
-    context: dict = {"every": True}
-
-    class Recorder:
-        def __init__(self, fn):
-            self.fn = fn
-
-        def __getitem__(self, grid):
-            def record(*args, **kwargs):
-                records.append({"fn": self.fn, "args": args, "kwargs": kwargs, "dtype": context["dtype"],
-                                "shape": context["shape"], "cfg": context.get("cfg", "")})
-            return record
+    every = [True]
 
     def choose_all(key, candidates, launch, device):  # CUDA path of _common.choose: every candidate is launched
-        for c in candidates if context["every"] else candidates[:1]:
+        # (`context` is recording()'s, bound by the with-statement below before any launcher runs)
+        for c in candidates if every[0] else candidates[:1]:
             context["cfg"] = _cfg_label(c)
             launch(c)
         context["cfg"] = _cfg_label(candidates[0])
@@ -82,31 +73,24 @@ def _launches() -> list[dict]:
         g = k if group == -1 else group
         sdt = tdt[dtype] if dtype != "fp32" else torch.float16
         zeros = None if sym else empty(k // g, n, dtype=torch.uint8)
-        w4a16.w4a16_linear(empty(m, k, dtype=tdt[dtype]), empty(-(-k // w4a16.PER_WORD), n, dtype=torch.int32),
-                           empty(k // g, n, dtype=sdt), zeros, group=group)
+        qweight = empty(n, -(-k // w4a16.PER_WORD), dtype=torch.int32).t()  # K-contiguous, as pack() stores it
+        w4a16.w4a16_linear(empty(m, k, dtype=tdt[dtype]), qweight, empty(k // g, n, dtype=sdt), zeros, group=group)
 
     def run_ternary(m, k, n, group, dtype):
         sdt = tdt[dtype] if dtype != "fp32" else torch.float16
         (sg, sn), _ = ternary.scale_shape(k, n, group)
-        ternary.ternary_linear(empty(m, k, dtype=tdt[dtype]), empty(-(-k // ternary.PER_WORD), n, dtype=torch.int32),
-                               empty(sg, sn, dtype=sdt), group=group)
+        qweight = empty(n, -(-k // ternary.PER_WORD), dtype=torch.int32).t()
+        ternary.ternary_linear(empty(m, k, dtype=tdt[dtype]), qweight, empty(sg, sn, dtype=sdt), group=group)
 
     def run_w8a8(m, k, n, dtype):
         w8a8.w8a8_linear(empty(m, k, dtype=torch.int8), empty(m, dtype=torch.float32), empty(n, k, dtype=torch.int8),
                          empty(n, dtype=torch.float32), tdt[dtype])
 
-    # Patch the launch sites only (module globals the launchers look up at call time); restored at the end.
-    patches = {(lowbit, "_lowbit_splitk_kernel"): Recorder(lowbit._lowbit_splitk_kernel),
-               (lowbit, "_splitk_reduce_kernel"): Recorder(lowbit._splitk_reduce_kernel),
-               (lowbit, "_lowbit_gemm_kernel"): Recorder(lowbit._lowbit_gemm_kernel),
-               (w8a8, "_w8a8_kernel"): Recorder(w8a8._w8a8_kernel),
-               (lowbit, "choose"): choose_all, (w8a8, "choose"): choose_all,
-               (lowbit, "check_runnable"): lambda device: None, (w8a8, "check_runnable"): lambda device: None,
-               (lowbit, "num_sms"): lambda device: H100_SMS}
-    saved = {k: getattr(*k) for k in patches}
-    for (mod, name), new in patches.items():
-        setattr(mod, name, new)
-    try:
+    # The shared launch recorder (roofline.measure.launches, also behind the static inspection): inside the
+    # block the kernels of lowbit / w8a8 record instead of running, the device checks pass, SM counts read
+    # the H100's, the config choice launches every candidate; everything is restored when it ends.
+    patches = {(lowbit, "choose"): choose_all, (w8a8, "choose"): choose_all}
+    with recording([lowbit, w8a8], H100_SMS, lambda ctx: patches) as (log, context):
         for dtype in DTYPES:
             context["dtype"] = dtype
             for mod, run in ((w4a16, run_w4a16), (ternary, run_ternary), (w8a8, run_w8a8)):
@@ -120,7 +104,7 @@ def _launches() -> list[dict]:
                         run(s["M"], s["K"], s["N"], dtype)
         # Off-bench launches the kernels claim, first candidate only, one M per path (GEMV, decode dot, mid,
         # large): asymmetric zeros, per-channel / per-group scales, odd K (not ALIGNED), fp32 activations.
-        context["every"] = os.environ.get("QUANT_SM90_FULL") == "1"
+        every[0] = os.environ.get("QUANT_SM90_FULL") == "1"
         for dtype in (*DTYPES, "fp32"):
             context["dtype"] = dtype
             for m in (1, 5, 40, 200):
@@ -130,10 +114,8 @@ def _launches() -> list[dict]:
                 for k, n, group in ((4096, 4096, 0), (4096, 4096, -1), (4096, 4096, 128), (200, 72, 0)):
                     context["shape"] = f"ternary M={m} K={k} N={n} group={group}"
                     run_ternary(m, k, n, group, dtype)
-    finally:
-        for (mod, name), old in saved.items():
-            setattr(mod, name, old)
-    return records
+    return [{"fn": ln.fn, "args": ln.args, "kwargs": ln.kwargs, "dtype": ln.context["dtype"],
+             "shape": ln.context["shape"], "cfg": ln.context.get("cfg", "")} for ln in log]
 
 
 def _cfg_label(c) -> str:
@@ -209,8 +191,6 @@ def _select(entries: list[dict], full: bool) -> list[dict]:
         keys |= {("bits", e["kernel"], e["dtype"], f.get("BITS"))}
         keys |= {("flag", e["kernel"], k, v) for k, v in f.items() if k != "SPLIT_K"}
         keys.add(("split", e["kernel"], f.get("SPLIT_K", 1) > 1))
-        if e["kernel"] == "_splitk_reduce_kernel":  # trivial kernel: once a dtype
-            keys = {("reduce", e["dtype"])}
         if not keys <= seen:
             seen |= keys
             picked.append(e)
@@ -263,9 +243,9 @@ def main() -> dict:
             entries[key]["launches"] += 1
             continue
         kw = rec["kwargs"]
-        cfg = rec.get("cfg", "") if name != "_splitk_reduce_kernel" else f"SPLIT_K={kw['SPLIT_K']} BLOCK={kw['BLOCK']}"
+        cfg = rec.get("cfg", "")
         flags = {k: v for k, v in kw.items()
-                 if k in ("ALIGNED", "SPLIT_K", "HAS_ZERO", "SCALAR_SCALE", "IEEE", "BITS", "EVEN_K")}
+                 if k in ("ALIGNED", "SPLIT_K", "HAS_ZERO", "SCALAR_SCALE", "IEEE", "BITS", "EVEN_K", "FAST", "EVEN")}
         entries[key] = {"kernel": name, "dtype": rec["dtype"], "cfg": cfg, "flags": flags, "shape": rec["shape"],
                         "launches": 1, "module": rec["fn"].fn.__module__,
                         "spec": (signature, constexprs, attrs, options)}
@@ -324,7 +304,8 @@ def test_every_quant_kernel_compiles_for_sm90(sm90_report):
 
 def test_coverage_every_kernel_and_dtype(sm90_report):
     got = {(r["kernel"], r["dtype"]) for r in sm90_report["results"]}
-    for kernel in ("_lowbit_splitk_kernel", "_lowbit_gemm_kernel", "_w8a8_kernel", "_splitk_reduce_kernel"):
+    # (the split-K partial sums are added by the split kernel's last CTA: no _splitk_reduce_kernel since 2026-12)
+    for kernel in ("_lowbit_splitk_kernel", "_lowbit_gemm_kernel", "_w8a8_kernel"):
         for dtype in DTYPES:
             assert (kernel, dtype) in got, f"{kernel} never compiled for {dtype}"
     for kernel in ("_lowbit_splitk_kernel", "_lowbit_gemm_kernel"):
@@ -335,6 +316,10 @@ def test_coverage_every_kernel_and_dtype(sm90_report):
             for v in (True, False):
                 assert (kernel, flag, v) in flags, f"{kernel} never compiled with {flag}={v}"
     assert {("_w8a8_kernel", "EVEN_K", True), ("_w8a8_kernel", "EVEN_K", False)} <= flags
+    for flag in ("FAST", "EVEN"):  # the inline-PTX dequantization and the unmasked tiles, and their fallbacks
+        assert {("_lowbit_splitk_kernel", flag, True), ("_lowbit_splitk_kernel", flag, False)} <= flags, flag
+    assert ("_lowbit_splitk_kernel", "SPLIT_K", 1) in flags and any(
+        k == "_lowbit_splitk_kernel" and f == "SPLIT_K" and v > 1 for k, f, v in flags)  # fused split-K finish
 
 
 def test_shared_memory_fits_one_h100_cta(sm90_report):

@@ -88,31 +88,24 @@ def _dedup_key(fn, signature, constexprs, attrs, options):
             all(attrs.values()))
 
 
-class _Recorder:
-    """Stands in for a @triton.jit kernel: ``kernel[grid](...)`` records the launch instead of running it."""
-
-    def __init__(self, fn, log, context):
-        self.fn, self.log, self.context = fn, log, context
-
-    def __getitem__(self, grid):
-        def launch(*args, **kwargs):
-            assert all(g >= 1 for g in grid), f"{self.fn.__name__}: empty grid {grid} for {self.context[0]}"
-            self.log.append((self.fn, args, dict(kwargs), dict(self.context[0])))
-        return launch
-
-
 def _plan():
     """Every launch the sparse launchers make for the bench/quick shapes on an H100, recorded."""
-    import torch
 
     from kernels.sparse import contextual as cx
     from kernels.sparse import semi_structured as ss
+    from roofline.measure.launches import recording
 
-    log, context = [], [{}]
-    for mod, name in ((ss, "_sparse24_matmul_kernel"), (ss, "_sparse24_decompress_kernel"),
-                      (cx, "_gather_rows_kernel"), (cx, "_gather_rows_acc_kernel")):
-        setattr(mod, name, _Recorder(getattr(mod, name), log, context))
-    ss.can_run_triton = lambda device: True  # the launcher's CUDA check; the kernels are recorders
+    with recording([ss, cx], H100_SMS[0]) as (log, context):  # kernels record, device checks pass
+        _call_launchers(ss, cx, context)
+    for ln in log:
+        assert all(g >= 1 for g in ln.grid), f"{ln.name}: empty grid {ln.grid} for {ln.context}"
+    return [(ln.fn, ln.args, dict(ln.kwargs), dict(ln.context)) for ln in log]
+
+
+def _call_launchers(ss, cx, context: dict) -> None:
+    """The launches of the bench/quick shapes on each H100 variant; ``context`` labels each launch."""
+    import torch
+
     tdt = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
     # 2:4 linear: decode always runs Triton; M > 16 times Triton, decompress + cuBLAS and cuSPARSELt
@@ -125,12 +118,11 @@ def _plan():
                                        meta=torch.empty(n, -(-k // 32), dtype=torch.int32), k=k)
                 rows = {m} if m <= ss.DECODE_MAX_M else {m, 1 << (m - 1).bit_length()}
                 for mm in sorted(rows):
-                    context[0] = {"launcher": "sparse24_linear_triton", "M": mm, "N": n, "K": k,
-                                  "dtype": dtype, "sms": sms}
+                    _label(context, launcher="sparse24_linear_triton", M=mm, N=n, K=k, dtype=dtype, sms=sms)
                     ss.sparse24_linear_triton(torch.empty(mm, k, dtype=tdt[dtype]), sw,
                                               config=ss.triton_config(mm, n, k, "cuda", sms=sms))
                 if m > ss.DECODE_MAX_M:
-                    context[0] = {"launcher": "decompress_2_4_triton", "N": n, "K": k, "dtype": dtype}
+                    _label(context, launcher="decompress_2_4_triton", N=n, K=k, dtype=dtype)
                     ss.decompress_2_4_triton(sw)
 
     # Contextual MLP (gated): the union of `batch` random top-k sets; its size A is random, so every config
@@ -152,8 +144,7 @@ def _plan():
                 w = torch.empty(i, h, dtype=tdt[dtype])
                 for (up_cfg, down_cfg, _, _), a in picks.items():
                     act = cx.ActiveSet(torch.empty(a, dtype=torch.int32), i)
-                    context[0] = {"launcher": "contextual_mlp", "H": h, "I": i, "batch": b, "A": a,
-                                  "dtype": dtype, "sms": sms}
+                    _label(context, launcher="contextual_mlp", H=h, I=i, batch=b, A=a, dtype=dtype, sms=sms)
                     pre = cx.gather_rows_matmul(x, w, act, w2=w, config=up_cfg)
                     cx.gather_rows_accumulate(pre, w, act, gated=True, config=down_cfg)
 
@@ -163,8 +154,8 @@ def _plan():
             for n_heads, d, hidden, n_act, m in HEAD_SHAPES:
                 act = cx.ActiveSet(torch.empty(n_act, dtype=torch.int32), n_heads)
                 rows = n_act * d
-                context[0] = {"launcher": "head_sparse", "heads": n_heads, "active": n_act, "head_dim": d,
-                              "H": hidden, "M": m, "dtype": dtype, "sms": sms}
+                _label(context, launcher="head_sparse", heads=n_heads, active=n_act, head_dim=d, H=hidden, M=m,
+                       dtype=dtype, sms=sms)
                 x = torch.empty(m, hidden, dtype=tdt[dtype])
                 w = torch.empty(n_heads * d, hidden, dtype=tdt[dtype])
                 cx.gather_rows_matmul(x, w, act, rows_per_index=d,
@@ -172,7 +163,11 @@ def _plan():
                 o = torch.empty(m, rows, dtype=tdt[dtype])
                 cx.gather_rows_accumulate(o, w, act, gated=False, rows_per_index=d,
                                           config=cx.gather_config(m, hidden, rows, "cuda", sms=sms))
-    return log
+
+
+def _label(context: dict, **fields) -> None:
+    context.clear()
+    context.update(fields)
 
 
 def _main() -> None:

@@ -43,8 +43,10 @@ def test_gzip_and_bad_input(tmp_path):
     assert len(read_kineto(gz)) == 6
     with pytest.raises(KinetoError, match="not a JSON"):
         read_kineto(b"{nope")
-    with pytest.raises(KinetoError, match="no GPU kernel events"):
-        read_kineto(b'{"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 1, "dur": 2}]}')
+    with pytest.raises(KinetoError, match="no GPU kernel or CPU op events"):
+        read_kineto(b'{"traceEvents": [{"ph": "i", "cat": "cpu_op", "name": "aten::mm", "ts": 1}]}')
+    cpu = read_kineto(b'{"traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 1, "dur": 2}]}')
+    assert cpu["where"].tolist() == ["cpu"] and cpu["op_kind"].tolist() == ["matmul"]  # a CPU-only trace
 
 
 def test_classify():

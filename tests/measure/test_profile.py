@@ -106,12 +106,16 @@ def test_quick_suite_end_to_end_writes_a_valid_trace(tmp_path, monkeypatch, caps
 
 
 def test_profile_with_device_models_energy_and_prints_summary(tmp_path, monkeypatch, capsys, cli):
-    code, out, err = cli(["profile", "--kernels", "copy", "--device", "h100-sxm",
-                                                   "--out", str(tmp_path), *FAST])
+    code, _, err = cli(["profile", "--kernels", "copy", "--device", "h100-sxm", "--out", str(tmp_path), *FAST])
+    assert code == 2 and "--force-device" in err and not any(tmp_path.iterdir())  # a CPU host is no H100
+    code, out, err = cli(["profile", "--kernels", "copy", "--device", "h100-sxm", "--force-device",
+                          "--out", str(tmp_path), *FAST])
     assert code == 0, err
     assert "copy" in out and "modeled" in out and "trace:" in out
     df = traces.load_runs(tmp_path)
     assert df["device_id"].tolist() == ["h100-sxm"] and df["energy_j"].iloc[0] > 0
+    assert df["device_forced"].iloc[0].startswith("cpu: ")  # labelled in the rows and the manifest
+    assert traces.list_runs(tmp_path)[0].manifest["device_forced"] == df["device_forced"].iloc[0]
 
 
 def test_wrong_kernel_is_refused_not_timed(tmp_path, monkeypatch):

@@ -238,3 +238,24 @@ def test_cli_writes_both(tmp_path):
                         "--format", "html", "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "wrote" in r.stdout and (out / "edge-8b.html").is_file() and not (out / "edge-8b.pdf").exists()
+
+
+def test_static_section_only_when_measured_and_static_both_exist(tmp_path, monkeypatch):
+    from roofline.measure import traces
+
+    monkeypatch.setenv("ROOFLINE_TRACES", str(tmp_path / "traces"))
+    _fake_run(tmp_path / "traces")
+    spec_path = tmp_path / "m.toml"
+    spec_path.write_text(GOOD_TRACES)
+    spec = load_spec(spec_path)
+    assert "static (SASS) prediction" not in build_report(spec, "html").decode()  # no inspection saved
+    row = {"kernel": "matmul", "launch": "k", "shape": "M=4096", "dtype": "bf16", "config": "", "first_choice": True,
+           "regs": 168, "spill_bytes": 0, "smem_bytes": 1e5, "num_warps": 8, "num_stages": 3, "grid_ctas": 264,
+           "mma": "HGMMA", "ldg128_share": 1.0, "local_ops": 0, "instrs": 2000, "hot_loop_instrs": 40,
+           "instr_per_weight": None, "instr_per_byte": None, "issue_floor_s": 1e-4, "memory_floor_s": 3e-5,
+           "compute_floor_s": 2.0e-4, "predicted_bound": "compute", "kind": "static", "source": "triton x sm90"}
+    traces.write_static({"kind": "static", "arch": "sm90", "device_id": "h100-sxm", "rows": [row], "date": "d"})
+    html = build_report(spec, "html").decode()
+    assert "Measured beside the static (SASS) prediction" in html and "HGMMA" in html
+    assert "1.25" in html  # measured 0.25 ms / static floor 0.2 ms
+    assert build_report(spec, "pdf").startswith(b"%PDF-")
