@@ -371,10 +371,11 @@ def stage_analysis(st: Stage) -> None:
 
         cal = calibrate(df, dev_id, st.spec.get("holdout", 0.25), 0)
         mdir = st.scratch / "hwdb_measured"
-        written = write_calibration(cal, mdir)
+        written = write_calibration(cal, mdir, force=True)  # the archive keeps every fit; --commit decides
         dev = load_dir(DEVICES_DIR, mdir)[cal.device_id]
         out["calibration"] = {"device_id": cal.device_id, "written": str(written), "fields": cal.fields(),
                               "notes": list(cal.notes), "n_fit": cal.n_fit, "n_holdout": cal.n_holdout,
+                              "worse_than_in_place": bool(getattr(cal, "worse_than_in_place", False)),
                               "code": "roofline.analysis.calibrate.calibrate (see its docstring)"}
     except Exception as e:  # too few ceiling rows, a fit that fails: fidelity still runs on the overlay in place
         out["notes"].append(f"calibration failed: {type(e).__name__}: {str(e)[:300]}")

@@ -503,7 +503,12 @@ def analyze(a: argparse.Namespace) -> int:
         for sub in ("decode_step", "compile"):
             if (scratch / sub).is_dir():
                 shutil.copytree(scratch / sub, dest / sub, dirs_exist_ok=True)
+        cal = (read_json(scratch / "analysis.json", {}) or {}).get("calibration") or {}
         for m in (scratch / "hwdb_measured").glob("*.toml"):
+            if cal.get("worse_than_in_place") and not a.force:
+                print(f"not copied: hwdb/measured/{m.name} predicts the held-out rows worse than the overlay in "
+                      "place (--force copies it)")
+                continue
             (repo / "hwdb" / "measured").mkdir(parents=True, exist_ok=True)
             shutil.copy2(m, repo / "hwdb" / "measured" / m.name)
             print(f"wrote hwdb/measured/{m.name}")
@@ -533,6 +538,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plan", action="store_true", help="print the plan and its time estimate, run nothing")
     p.add_argument("--analyze", default=None, metavar="ARCHIVE", help="CPU: analyze a campaign archive or folder")
     p.add_argument("--commit", action="store_true", help="with --analyze: copy the results into the repository")
+    p.add_argument("--force", action="store_true", help="with --commit: copy the calibration even when it is worse")
     p.add_argument("--repo", default=str(ROOT), help="with --commit: the repository to copy into (default: this one)")
     a = p.parse_args(argv)
     a.budget_s = a.budget_s or (240.0 if a.smoke else DEFAULT_BUDGET_S)
