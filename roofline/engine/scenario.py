@@ -20,6 +20,8 @@ from roofline.errors import InputError
 PHASES = ("prefill", "decode", "generate")
 ATTENTION_KINDS = ("naive", "flash", "block-sparse")
 WEIGHT_SPARSITY = ("none", "2:4")
+OFFLOAD = ("none", "kv", "weights")  # what part of device memory lives in host memory (streamed over the host link)
+SPEC_HEADS = "heads"  # speculative decoding with Medusa / EAGLE-style heads on the target (else a draft model id)
 NUMBER_FORMATS = ("int", "float")  # 8- and 4-bit weights/activations as integers (int8/int4) or floats (fp8/fp4)
 
 
@@ -45,6 +47,23 @@ class Scenario:
     attention_kept: float = 1.0
     tp: int = 1
     number_format: str = "int"
+    # parallelism beyond TP (a replica = tp x pp x ep devices over ``nodes`` nodes; batch = the replica's sequences)
+    pp: int = 1
+    ep: int = 1
+    nodes: int = 1
+    # serving features
+    spec_tokens: int = 0  # speculative decoding: tokens drafted a step (lookahead k); 0 = off
+    spec_acceptance: float = 0.0  # probability the target accepts each drafted token (i.i.d., Leviathan et al.)
+    spec_draft: str = ""  # a catalog model id (draft model) or "heads" (Medusa / EAGLE heads)
+    prefix_hit: float = 0.0  # share of prompt tokens found in the prefix cache (not recomputed)
+    offload: str = "none"  # none | kv | weights
+    offload_fraction: float = 0.0  # of the KV cache or of the weights held in host memory
+    kv_block: int = 0  # paged KV cache block in tokens (0 = contiguous)
+
+    @property
+    def devices(self) -> int:
+        """Devices one replica occupies."""
+        return self.tp * self.pp * self.ep
 
     @property
     def decode_steps(self) -> int:
@@ -72,13 +91,19 @@ class Scenario:
             q += " float"
         att = self.attention + (f":{self.attention_kept:g}" if self.attention == "block-sparse" else "")
         extra = (" 2:4" if self.weight_sparsity == "2:4" else "") + (f" tp{self.tp}" if self.tp > 1 else "")
+        extra += (f" pp{self.pp}" if self.pp > 1 else "") + (f" ep{self.ep}" if self.ep > 1 else "")
+        extra += f" x{self.nodes} nodes" if self.nodes > 1 else ""
+        if self.spec_tokens:
+            extra += f" spec {self.spec_draft}:{self.spec_tokens}@{self.spec_acceptance:g}"
+        extra += f" prefix {self.prefix_hit:.0%}" if self.prefix_hit else ""
+        extra += f" offload {self.offload} {self.offload_fraction:.0%}" if self.offload != "none" else ""
         return f"{self.phase} B={self.batch} P={self.prompt_tokens} G={self.gen_tokens} {q} {att}{extra}"
 
     def validate(self, model: ModelSpec | None = None) -> Scenario:
         """Raise InputError on any value the engine cannot price; returns self for chaining."""
         if self.phase not in PHASES:
             raise InputError(f"unknown phase {self.phase!r} (use {', '.join(PHASES)})")
-        for f in ("batch", "prompt_tokens", "gen_tokens", "group_size", "tp"):
+        for f in ("batch", "prompt_tokens", "gen_tokens", "group_size", "tp", "pp", "ep", "nodes"):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
                 raise InputError(f"{f} must be a positive integer, got {v!r}")
@@ -96,6 +121,24 @@ class Scenario:
             v = getattr(self, f)
             if not 0.0 < v <= 1.0:
                 raise InputError(f"{f} must be in (0, 1], got {v!r}")
+        for f in ("spec_tokens", "kv_block"):
+            v = getattr(self, f)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                raise InputError(f"{f} must be a non-negative integer, got {v!r}")
+        if self.spec_tokens:
+            if not 0.0 <= self.spec_acceptance < 1.0:
+                raise InputError(f"spec_acceptance must be in [0, 1), got {self.spec_acceptance!r}")
+            if not self.spec_draft:
+                raise InputError("speculative decoding needs a draft: a catalog model id or 'heads'")
+        for f in ("prefix_hit", "offload_fraction"):
+            v = getattr(self, f)
+            if not 0.0 <= v < 1.0:
+                raise InputError(f"{f} must be in [0, 1), got {v!r}")
+        if self.offload not in OFFLOAD:
+            raise InputError(f"unknown offload {self.offload!r} (use {', '.join(OFFLOAD)})")
+        if self.devices % self.nodes:
+            raise InputError(f"{self.devices} devices (tp {self.tp} x pp {self.pp} x ep {self.ep}) do not split over "
+                             f"{self.nodes} nodes")
         if model is not None:
             if model.hidden % self.group_size and min(self.wbits, self.kvbits) < 16:
                 raise InputError(f"group size {self.group_size} does not divide hidden {model.hidden} of {model.id}")
@@ -106,6 +149,14 @@ class Scenario:
                                  "neither divide the other")
             if model.mlp_width % self.tp:
                 raise InputError(f"tensor-parallel degree {self.tp} does not divide the MLP width {model.mlp_width}")
+            if model.layers % self.pp:
+                raise InputError(f"pipeline-parallel degree {self.pp} does not divide the {model.layers} layers of "
+                                 f"{model.id}")
+            if self.ep > 1 and not model.is_moe:
+                raise InputError(f"expert parallelism needs a mixture-of-experts model; {model.id} is dense")
+            if model.is_moe and model.experts % self.ep:
+                raise InputError(f"expert-parallel degree {self.ep} does not divide the {model.experts} experts of "
+                                 f"{model.id}")
         return self
 
 

@@ -55,6 +55,18 @@ class ModelSpec:
     notes: str = ""
     native_wbits: int = 16  # bits a weight as released (BitNet: ternary packed in 2 bits)
     native_abits: int = 16
+    # sliding-window attention: ``sliding_layers`` layers (0 with a window = all) attend to the last
+    # ``sliding_window`` positions only (Mistral v0.1: all 32; Gemma-2: every other layer)
+    sliding_window: int = 0
+    sliding_layers: int = 0
+    # multi-head latent attention (DeepSeek-V2/V3): K and V come from a cached latent of kv_lora_rank plus a
+    # shared RoPE key of qk_rope_head_dim; head_dim is the query/key width (nope + rope), v_head_dim the value's
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    v_head_dim: int = 0
+    first_dense_layers: int = 0  # MoE models whose first layers are dense MLPs (DeepSeek: first_k_dense_replace)
+    shared_experts: int = 0  # experts every token uses besides its routed ones (DeepSeek: n_shared_experts)
     path: str = field(default="", compare=False)
 
     @property
@@ -67,6 +79,21 @@ class ModelSpec:
         return self.moe_intermediate if self.is_moe else self.intermediate
 
     @property
+    def is_mla(self) -> bool:
+        return self.kv_lora_rank > 0
+
+    @property
+    def window_layers(self) -> int:
+        """Layers that attend through the sliding window (0 when the model has none)."""
+        if not self.sliding_window:
+            return 0
+        return self.sliding_layers or self.layers
+
+    @property
+    def moe_layers(self) -> int:
+        return self.layers - self.first_dense_layers if self.is_moe else 0
+
+    @property
     def q_dim(self) -> int:
         return self.heads * self.head_dim
 
@@ -75,14 +102,37 @@ class ModelSpec:
         return self.kv_heads * self.head_dim
 
     @property
+    def o_dim(self) -> int:
+        """Width of the attention output (heads x value head dim)."""
+        return self.heads * (self.v_head_dim or self.head_dim)
+
+    @property
+    def mla_weights(self) -> tuple[int, int, int, int, int]:
+        """MLA projections per layer: (q_a, q_b, kv_a, kv_b, o) weight counts (q_a = 0 without a query LoRA)."""
+        h, H = self.hidden, self.heads
+        nope = self.head_dim - self.qk_rope_head_dim
+        q_a = h * self.q_lora_rank
+        q_b = (self.q_lora_rank or h) * H * self.head_dim
+        kv_a = h * (self.kv_lora_rank + self.qk_rope_head_dim)
+        kv_b = self.kv_lora_rank * H * (nope + self.v_head_dim)
+        return q_a, q_b, kv_a, kv_b, H * self.v_head_dim * h
+
+    @property
     def attn_params_per_layer(self) -> int:
+        if self.is_mla:
+            return sum(self.mla_weights)
         return self.hidden * (self.q_dim + 2 * self.kv_dim) + self.q_dim * self.hidden
 
     def mlp_params_per_layer(self, experts: float | None = None) -> float:
-        """Gated MLP (gate, up, down): 3 * hidden * width per expert; the router for MoE."""
-        n = self.experts if experts is None else experts
+        """Gated MLP (gate, up, down): 3 * hidden * width per expert (shared experts included); the router for MoE."""
+        n = (self.experts if experts is None else experts) + (self.shared_experts if self.is_moe else 0)
         router = self.hidden * self.experts if self.is_moe else 0
         return 3 * self.hidden * self.mlp_width * n + router
+
+    def _mlp_total(self, experts: float | None) -> float:
+        dense = 3 * self.hidden * self.intermediate * self.first_dense_layers if self.is_moe else 0.0
+        per = self.mlp_params_per_layer(experts)
+        return dense + per * (self.moe_layers if self.is_moe else self.layers)
 
     @property
     def embedding_params(self) -> int:
@@ -91,14 +141,14 @@ class ModelSpec:
     @property
     def params(self) -> float:
         """All parameters (embeddings counted once when tied; norms included)."""
-        per_layer = self.attn_params_per_layer + self.mlp_params_per_layer() + 2 * self.hidden
-        return self.layers * per_layer + self.embedding_params + self.hidden
+        per_layer = self.attn_params_per_layer + 2 * self.hidden
+        return self.layers * per_layer + self._mlp_total(None) + self.embedding_params + self.hidden
 
     @property
     def active_params(self) -> float:
         """Parameters touched by one token (MoE: experts_per_token experts)."""
-        per_layer = self.attn_params_per_layer + self.mlp_params_per_layer(self.experts_per_token) + 2 * self.hidden
-        return self.layers * per_layer + self.embedding_params + self.hidden
+        per_layer = self.attn_params_per_layer + 2 * self.hidden
+        return self.layers * per_layer + self._mlp_total(self.experts_per_token) + self.embedding_params + self.hidden
 
     def accuracy_for(self, benchmark: str | None = None) -> Accuracy | None:
         """The first published figure (or the one for ``benchmark``, matched by prefix), None when absent."""
@@ -109,7 +159,9 @@ class ModelSpec:
 
 
 _INT_FIELDS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate", "vocab", "experts",
-               "experts_per_token", "moe_intermediate", "max_context", "native_wbits", "native_abits")
+               "experts_per_token", "moe_intermediate", "max_context", "native_wbits", "native_abits",
+               "sliding_window", "sliding_layers", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim", "v_head_dim",
+               "first_dense_layers", "shared_experts")
 _REQUIRED = ("id", "name", "family", "layers", "hidden", "heads", "kv_heads", "head_dim", "intermediate", "vocab",
              "source")
 
@@ -137,6 +189,13 @@ def parse_model(path: Path, raw: dict) -> ModelSpec:
     if raw.get("experts", 1) > 1 and (raw.get("moe_intermediate", 0) <= 0
                                       or not 1 <= raw.get("experts_per_token", 1) <= raw["experts"]):
         raise err("experts", "an MoE model needs moe_intermediate > 0 and 1 <= experts_per_token <= experts")
+    if raw.get("sliding_layers", 0) > raw["layers"]:
+        raise err("sliding_layers", f"{raw['sliding_layers']} > layers {raw['layers']}")
+    if raw.get("kv_lora_rank", 0) and not (0 < raw.get("qk_rope_head_dim", 0) < raw["head_dim"]
+                                           and raw.get("v_head_dim", 0) > 0):
+        raise err("kv_lora_rank", "an MLA model needs 0 < qk_rope_head_dim < head_dim and v_head_dim > 0")
+    if raw.get("first_dense_layers", 0) >= raw["layers"]:
+        raise err("first_dense_layers", "must be fewer than the layers")
     if not str(raw["source"]).startswith("https://"):
         raise err("source", "must be the config URL")
     accs = []
