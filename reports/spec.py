@@ -37,6 +37,8 @@ SCENARIO_FIELDS: dict[str, type | tuple[type, ...]] = {
     "phase": str, "batch": int, "prompt_tokens": int, "gen_tokens": int, "wbits": int,
     "abits": int, "kvbits": int, "group_size": int, "weight_sparsity": str,
     "mlp_active": (int, float), "head_active": (int, float), "attention": str, "tp": int, "number_format": str,
+    "pp": int, "ep": int, "nodes": int, "spec_tokens": int, "spec_acceptance": (int, float), "spec_draft": str,
+    "prefix_hit": (int, float), "offload": str, "offload_fraction": (int, float), "kv_block": int,
 }
 PHASES = ("prefill", "decode", "generate")
 

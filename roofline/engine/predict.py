@@ -11,7 +11,7 @@ from the held-out residuals of the profile for the device's class.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,14 +19,17 @@ import pandas as pd
 
 import hwdb
 from hwdb.schema import Device
+from hwdb.systems import systems_for
 from roofline.engine import transformer as tf
 from roofline.engine.catalog import Accuracy, ModelSpec, get_model
+from roofline.engine.collectives import default_links
 from roofline.engine.efficiency import efficiency_for
 from roofline.engine.energy import coefficients_for, ipj, ipw
 from roofline.engine.model import Estimate, compute_dtype_for
 from roofline.engine.pricing import Roofs, decode_sum, device_roofs, term_cost
 from roofline.engine.runtime import DEFAULT_RUNTIME, Band, RuntimeProfile, device_class, get_profile
-from roofline.engine.scenario import Scenario
+from roofline.engine.parallel import check_layout, nodes_for
+from roofline.engine.scenario import SPEC_HEADS, Scenario
 from roofline.errors import InputError
 from roofline.fmt import si, to_jsonable
 from roofline.ops import Op
@@ -99,6 +102,14 @@ class Prediction:
     bands: dict[str, tuple[float, float]] = field(default_factory=dict)  # field -> (lo, hi)
     band: Band | None = None
     notes: tuple[str, ...] = ()
+    # parallel layout (issue 17): a replica of tp x pp x ep devices over ``nodes`` nodes of ``system_id``
+    pp: int = 1
+    ep: int = 1
+    nodes: int = 1
+    devices: int = 1
+    system_id: str = ""
+    tokens_per_step: float = 1.0  # tokens a sequence gains a decode step (> 1 with speculative decoding)
+    step_busy_s: float = 0.0  # a device's busy time in the first decode step (pipeline bubbles excluded)
 
     def ops_frame(self) -> pd.DataFrame:
         """One row an op: name, kind, layer, count, flops, bytes, dtype, time_s, bound, intensity,
@@ -120,7 +131,9 @@ class Prediction:
         doc: dict[str, Any] = {
             "model": {"id": m.id, "name": m.name, "params": m.params, "active_params": m.active_params,
                       "source": m.source, "kind": DATASHEET},
-            "device": {"id": self.device_id, "count": self.tp, "kind": DATASHEET},
+            "device": {"id": self.device_id, "count": self.devices, "kind": DATASHEET},
+            "parallel": {"tp": self.tp, "pp": self.pp, "ep": self.ep, "nodes": self.nodes, "devices": self.devices,
+                         "system": self.system_id, "tokens_per_step": self.tokens_per_step},
             "scenario": asdict(self.scenario),
             "totals": {
                 "kind": self.kind, "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "tokens_per_s": self.tokens_per_s,
@@ -254,39 +267,114 @@ def fit_check(weights: float, kv: float, act: float, device: Device, tp: int,
                    + "; try more tensor parallelism, fewer bits, a smaller batch or context")
 
 
+def expected_tokens_per_step(k: int, alpha: float) -> float:
+    """Tokens a speculative step yields on average: (1 - alpha^(k+1)) / (1 - alpha) for k drafted tokens each
+    accepted with probability alpha (Leviathan et al. 2023, eq. 1): the accepted prefix plus the target's own."""
+    if k <= 0:
+        return 1.0
+    return (1.0 - alpha ** (k + 1)) / (1.0 - alpha)
+
+
+def draft_model(m: ModelSpec, sc: Scenario) -> tuple[ModelSpec, Scenario]:
+    """The model that drafts speculated tokens and the scenario it runs under: a catalog model (replicated on
+    each device when its heads do not split over tp), or for ``heads`` (Medusa / EAGLE) one dense decoder
+    layer of the target with its lm_head, a stage each."""
+    base = dict(spec_tokens=0, spec_acceptance=0.0, spec_draft="", prefix_hit=0.0, offload="none",
+                offload_fraction=0.0, ep=1)
+    if sc.spec_draft == SPEC_HEADS:
+        d = replace(m, id=f"{m.id}-draft-head", layers=sc.pp, experts=1, experts_per_token=1, moe_intermediate=0,
+                    first_dense_layers=0, shared_experts=0, sliding_window=0, sliding_layers=0,
+                    intermediate=m.intermediate if not m.is_moe or m.intermediate else m.mlp_width)
+        return d, sc.with_(**base)
+    d = get_model(sc.spec_draft)
+    ds = sc.with_(**base, pp=1, nodes=1, wbits=min(sc.wbits, d.native_wbits), abits=min(sc.abits, d.native_abits))
+    try:
+        ds.validate(d)
+    except InputError:
+        ds = ds.with_(tp=1)
+    return d, ds
+
+
+def _scaled(terms: list[tf.Term], times: int, prefix: str = "") -> list[tf.Term]:
+    """Terms repeated ``times`` on a device (micro-batches of a pipeline step, drafted tokens)."""
+    if times == 1 and not prefix:
+        return terms
+    return [replace(x, count=x.count * times, name=prefix + x.name) for x in terms]
+
+
 def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, calibrated: bool = True,
-            runtime: RuntimeProfile | str | None = None) -> Prediction:
-    """Price ``scenario`` for ``model`` on ``scenario.tp`` devices of one kind under a runtime profile (default
-    ``DEFAULT_RUNTIME``). Raises InputError / UnknownNameError on bad input, UnsupportedDtypeError when the
-    device lacks every substitute dtype."""
+            runtime: RuntimeProfile | str | None = None, system: str | None = None,
+            allow_pcie_tp: bool = False) -> Prediction:
+    """Price ``scenario`` for ``model`` on a replica of tp x pp x ep devices of one kind (in ``system``: an hwdb
+    system id, default the device's largest one) under a runtime profile (default ``DEFAULT_RUNTIME``).
+    Raises InputError / UnknownNameError on bad input (a layout the model or system does not allow),
+    UnsupportedDtypeError when the device lacks every substitute dtype.
+
+    Pipelines: a prefill of m micro-batches (chunks) takes (m + pp - 1) / m of a stage's busy time; a decode
+    step runs min(pp, batch) micro-batches and takes pp micro-batch stage times (the rest is bubble, at idle
+    power). Speculative decoding: a step verifies k + 1 tokens and drafts k; it yields
+    ``expected_tokens_per_step`` tokens. Prefix caching: the prefill computes only the missed prompt tokens."""
 
     m = get_model(model)
     dev = hwdb.get(device) if isinstance(device, str) else device
     sc = scenario.validate(m)
     rt = get_profile(runtime)
-    if sc.tp > 1 and not dev.interconnect_bw_bytes_per_s:
-        raise InputError(f"{dev.id} has no interconnect bandwidth in hwdb: tensor parallelism cannot be priced")
+    links = default_links(dev, system)
+    sys_obj = next((s for s in systems_for(dev.id) if s.id == links.system_id), None)
+    if sc.nodes == 1 and sc.devices > links.per_node:
+        sc = sc.with_(nodes=nodes_for(sc.devices, links))
+    check_layout(m, sc, links, allow_pcie_tp, sys_obj.max_nodes if sys_obj else None)
+    if sc.offload != "none" and not math.isfinite(links.host_bw):
+        raise InputError(f"{links.system_id} has no host-link bandwidth in hwdb: offload cannot be priced")
     eff = efficiency_for(dev, calibrated)
     en = coefficients_for(dev, calibrated)
-    roofs = device_roofs([dev], calibrated, rt)
+    roofs = device_roofs([dev], calibrated, rt, [links])
     sparse_hw = dev.sparse_2_4
     B, P, G = sc.batch, sc.prompt_tokens, sc.gen_tokens
-    chunks = tf.prefill_chunks(sc, rt.max_batched_tokens)
+    pp, ndev = sc.pp, sc.devices
+    p_new = max(1, int(round(P * (1.0 - sc.prefix_hit))))  # prompt tokens the prefill computes
+    chunks = tf.prefill_chunks(sc.with_(prompt_tokens=p_new), rt.max_batched_tokens)
+    m_pre = max(chunks, min(B, pp)) if pp > 1 else chunks  # prefill micro-batches through the pipeline
+    m_dec = min(pp, B)  # decode micro-batches a step
+    k_spec = sc.spec_tokens
+    e_tok = expected_tokens_per_step(k_spec, sc.spec_acceptance)
     step_s, request_s = rt.param("step_s"), rt.param("request_s")
     notes: list[str] = []
+    if sys_obj is None and ndev > 1:
+        notes.append(f"no hwdb system holds {dev.id}: links implied by its interconnect field ({links.link}, one node)")
+    dm, dsc = draft_model(m, sc) if k_spec else (None, None)
 
     def est(terms: list[tf.Term]) -> list[Estimate]:
         return [_term_estimate(t, dev, roofs) for t in terms]
 
-    pre_terms = tf.prefill_terms(m, sc, sparse_hw, chunks)
+    def step_terms(ctx: int) -> list[tf.Term]:
+        """A device's rows of one decode step (all its micro-batches) whose caches hold ``ctx`` tokens."""
+        b = B / m_dec
+        if k_spec:
+            out = _scaled(tf.pass_terms(m, sc, b, k_spec + 1, ctx + k_spec + 1, "decode", sparse_hw,
+                                        logit_tokens=k_spec + 1), m_dec)
+            draft = tf.pass_terms(dm, dsc, b, 1, ctx + 1, "decode", sparse_hw)
+            return out + _scaled(draft, k_spec * m_dec, "draft_")
+        return _scaled(tf.pass_terms(m, sc, b, 1, ctx + 1, "decode", sparse_hw), m_dec)
+
+    def bubble(busy: float, share: float) -> list[Estimate]:
+        if pp == 1 or share <= 0:
+            return []
+        return [_overhead_estimate("pipeline_bubble", busy * share, 1, dev, en.idle_w)]
+
+    phase_pre = "extend" if p_new < P else "prefill"
+    pre_terms = tf.pass_terms(m, sc, B, p_new, P, phase_pre, sparse_hw, m_pre)
     for t in pre_terms:
         compute_dtype_for(dev, t.dtype)  # UnsupportedDtypeError when the device has no path for a row's dtype
     pre = est(pre_terms)
+    pre += bubble(sum(e.time_s for e in pre), (pp - 1) / m_pre)
     if step_s > 0:
         pre.append(_overhead_estimate("runtime_step", step_s, chunks, dev, en.idle_w))
     if request_s > 0:
         pre.append(_overhead_estimate("runtime_request", request_s, 1, dev, en.idle_w))
-    step = est(tf.decode_terms(m, sc, P, sparse_hw))
+    step = est(step_terms(P))
+    busy_step = sum(e.time_s for e in step)
+    step += bubble(busy_step, (pp - m_dec) / m_dec)
     if step_s > 0:
         step.append(_overhead_estimate("runtime_step", step_s, 1, dev, en.idle_w))
     if any(t.cls == "dequant" for t in pre_terms) and not np.isfinite(roofs["dequant"].vec_flops_per_s[0]):
@@ -294,18 +382,20 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
     prefill_s = sum(e.time_s for e in pre)
     step_time = sum(e.time_s for e in step)
     n = G - 1
+    n_steps = int(math.ceil(n / e_tok)) if n > 0 else 0  # target steps to produce n tokens
     dec_rows: list[Estimate] = []
     if n > 0 and sc.phase == "generate":
-        first = tf.decode_terms(m, sc, P, sparse_hw)
-        last = tf.decode_terms(m, sc, P + G - 2, sparse_hw)
+        first = step_terms(P)
+        last = step_terms(P + G - 2)
         for f, la in zip(first, last, strict=True):
-            dec_rows.append(_sum_estimate(f, decode_sum(f, la, n, roofs, 0), n, dev, roofs))
+            dec_rows.append(_sum_estimate(f, decode_sum(f, la, n_steps, roofs, 0), n_steps, dev, roofs))
+        dec_rows += bubble(sum(e.time_s for e in dec_rows), (pp - m_dec) / m_dec)
         if step_s > 0:
-            dec_rows.append(_overhead_estimate("runtime_step", step_s, n, dev, en.idle_w))
+            dec_rows.append(_overhead_estimate("runtime_step", step_s, n_steps, dev, en.idle_w))
     gen_decode_s = sum(e.time_s for e in dec_rows)
     ttft = prefill_s
-    # TPOT: the mean decode step of the generation; for prefill / decode phases, the first step after the prompt
-    tpot = gen_decode_s / n if dec_rows else step_time
+    # TPOT: the mean time an output token of the generation; for prefill / decode phases, of the first step
+    tpot = gen_decode_s / n if dec_rows else step_time / e_tok
 
     if sc.phase == "prefill":
         rows, phases, time_s, dec_s = pre, ("prefill",) * len(pre), prefill_s, 0.0
@@ -315,24 +405,30 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
         rows = pre + dec_rows
         phases = ("prefill",) * len(pre) + ("decode",) * len(dec_rows)
         time_s, dec_s = prefill_s + gen_decode_s, gen_decode_s
-    tokens = float(B * sc.tokens_out)
+    tokens = float(B * sc.tokens_out) * (e_tok if sc.phase == "decode" else 1.0)
     tok_s = tokens / time_s
-    energy = sc.tp * sum(e.energy_j for e in rows)  # all tp devices work in lockstep
+    energy = ndev * sum(e.energy_j for e in rows)  # every device of the replica works (or idles) the whole time
     power = energy / time_s
 
     usable_fraction = rt.param("usable_memory_fraction")
     w = tf.weight_bytes(m, sc)
-    kv = float(tf.kv_cache_bytes(m, sc, B, sc.max_context))
+    kv = float(tf.kv_cache_bytes(m, sc, B, sc.max_context + k_spec))
     if sc.phase == "decode":
-        act = float(tf.activation_bytes(m, sc, B, 1, sc.max_context))
+        act = float(tf.activation_bytes(m, sc, B, 1 + k_spec, sc.max_context))
     else:
-        act = float(tf.activation_bytes(m, sc, B, P, P, chunks))
-    fits, reason = fit_check(w, kv, act, dev, sc.tp, usable_fraction)
+        act = float(tf.activation_bytes(m, sc, B, p_new, P, chunks))
+    if dm is not None:  # the draft's weights and cache live beside the target's
+        w += tf.weight_bytes(dm, dsc) if sc.spec_draft != SPEC_HEADS else tf.weight_bytes(dm, dsc) / max(pp, 1)
+        kv += float(tf.kv_cache_bytes(dm, dsc, B, sc.max_context))
+    fits, reason = fit_check(w, kv, act, dev, ndev, usable_fraction)
+    if sc.offload != "none":
+        notes.append(f"{sc.offload_fraction:.0%} of the {'KV cache' if sc.offload == 'kv' else 'weights'} in host "
+                     f"memory, streamed over {links.system_id}'s host link ({si(links.host_bw, 'B/s')} one way)")
 
     acc = m.accuracy_for()
     ipw_ = ipw(acc.fraction, power) if acc else None
     ipj_ = ipj(acc.fraction, energy / B) if acc else None  # a query = one sequence of the batch
-    usd_h, basis = price_usd_per_h(dev, sc.tp)
+    usd_h, basis = price_usd_per_h(dev, ndev)
     usd_mtok = usd_h / 3600.0 / tok_s * 1e6 if usd_h is not None else None
     by_bound: dict[str, float] = {}
     for e in rows:
@@ -342,16 +438,17 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
         notes.append(f"runtime {rt.name} was not measured on {device_class(dev)} devices: its band for unmeasured "
                      "device classes applies (wider)")
     figures = {"ttft_s": ttft, "tpot_s": tpot, "time_s": time_s, "usd_per_mtok": usd_mtok, "tokens_per_s": tok_s,
-               "tokens_per_s_per_request": tok_s / B, "tokens_per_s_per_device": tok_s / sc.tp, "energy_j": energy,
+               "tokens_per_s_per_request": tok_s / B, "tokens_per_s_per_device": tok_s / ndev, "energy_j": energy,
                "tokens": tokens, "batch": B, "accuracy": acc.fraction if acc else None}
     return Prediction(
         model_id=m.id, device_id=dev.id, scenario=sc, ops=tuple(rows), ttft_s=ttft, tpot_s=tpot, tokens_per_s=tok_s,
         tokens_per_s_per_request=tok_s / B, time_s=time_s, weight_bytes=w, kv_bytes=kv, activation_bytes=act,
         memory_bytes=w + kv + act, fits=fits, fit_reason=reason, energy_j=energy, j_per_token=energy / tokens,
         avg_power_w=power, accuracy=acc, ipw=ipw_, ipj=ipj_, usd_per_mtok=usd_mtok, kind=MODELED,
-        efficiency_kind=eff.kind, energy_kind=en.kind, tp=sc.tp, tokens_per_s_per_device=tok_s / sc.tp,
+        efficiency_kind=eff.kind, energy_kind=en.kind, tp=sc.tp, tokens_per_s_per_device=tok_s / ndev,
         prefill_time_s=prefill_s if sc.phase != "decode" else 0.0, decode_time_s=dec_s, tokens=tokens,
         usable_memory_bytes=usable_fraction * dev.memory_bytes, usd_per_h=usd_h, price_basis=basis,
         bound=max(by_bound, key=by_bound.get), efficiency_source=eff.source, energy_source=en.source,
         op_phases=phases, runtime=rt.name, runtime_title=rt.title, prefill_chunks=chunks,
-        bands=bands_for(band, figures, en.idle_w, sc.tp), band=band, notes=tuple(notes))
+        bands=bands_for(band, figures, en.idle_w, ndev), band=band, notes=tuple(notes), pp=sc.pp, ep=sc.ep,
+        nodes=sc.nodes, devices=ndev, system_id=links.system_id, tokens_per_step=e_tok, step_busy_s=busy_step)

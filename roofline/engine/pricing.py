@@ -22,7 +22,9 @@ from typing import Any
 import numpy as np
 
 from hwdb.schema import DTYPES, Device
+from roofline.engine import collectives as co
 from roofline.engine import transformer as tf
+from roofline.engine.collectives import Links, default_links
 from roofline.engine.efficiency import efficiency_for
 from roofline.engine.energy import coefficients_for
 from roofline.engine.model import compute_dtype_for
@@ -49,6 +51,15 @@ class DeviceRoof:
     sparse_2_4: np.ndarray
     vec_flops_per_s: np.ndarray  # vector-unit rate x efficiency (dequantization); NaN = unknown
     half_rows: float = 0.0  # GEMM rows at half compute efficiency (runtime; 0 = no size curve)
+    # the system's links (roofline.engine.collectives.Links), one value a device; NaN = unknown
+    bus_bw: np.ndarray | None = None
+    peer_bw: np.ndarray | None = None
+    nvls_bw: np.ndarray | None = None
+    net_bw: np.ndarray | None = None
+    host_bw: np.ndarray | None = None
+    hop_s: np.ndarray | None = None
+    domain: np.ndarray | None = None
+    per_node: np.ndarray | None = None
 
 
 def _multipliers(rt: RuntimeProfile, op_class: str, cdt: str, dev: Device) -> tuple[float, float]:
@@ -68,8 +79,9 @@ def _multipliers(rt: RuntimeProfile, op_class: str, cdt: str, dev: Device) -> tu
 
 
 def device_roof(devices: list[Device], calibrated: bool = True, runtime: RuntimeProfile | str | None = None,
-                op_class: str = "other") -> DeviceRoof:
+                op_class: str = "other", links: list[Links] | None = None) -> DeviceRoof:
     rt = get_profile(runtime)
+    lk = links if links is not None else [default_links(d) for d in devices]
     peak: dict[str, list[float]] = {dt: [] for dt in DTYPES}
     cdt: dict[str, list[str | None]] = {dt: [] for dt in DTYPES}
     ef: dict[str, list[float]] = {dt: [] for dt in DTYPES}
@@ -103,17 +115,23 @@ def device_roof(devices: list[Device], calibrated: bool = True, runtime: Runtime
                       compute_dtype={k: tuple(v) for k, v in cdt.items()}, e_flop_j={k: arr(v, float) for k, v in ef.items()},
                       bw_eff=arr(bw, float), ic_bw=arr(ic, float), overhead_s=arr(oh, float), idle_w=arr(idle, float),
                       e_byte_j=arr(eb, float), sparse_2_4=arr(sp, bool), vec_flops_per_s=arr(vec, float),
-                      half_rows=rt.param("gemm_half_rows") if op_class in ("gemm", "moe") else 0.0)
+                      half_rows=rt.param("gemm_half_rows") if op_class in ("gemm", "moe") else 0.0,
+                      bus_bw=arr([x.bus_bw for x in lk], float), peer_bw=arr([x.peer_bw for x in lk], float),
+                      nvls_bw=arr([x.nvls_bw for x in lk], float), net_bw=arr([x.net_bw for x in lk], float),
+                      host_bw=arr([x.host_bw for x in lk], float), hop_s=arr([x.hop_s for x in lk], float),
+                      domain=arr([x.domain for x in lk], float), per_node=arr([x.per_node for x in lk], float))
 
 
 Roofs = dict[str, DeviceRoof]
 
 
 def device_roofs(devices: list[Device], calibrated: bool = True,
-                 runtime: RuntimeProfile | str | None = None) -> Roofs:
-    """One DeviceRoof per op class (``ROOF_CLASSES``) under a runtime profile."""
+                 runtime: RuntimeProfile | str | None = None, links: list[Links] | None = None) -> Roofs:
+    """One DeviceRoof per op class (``ROOF_CLASSES``) under a runtime profile; ``links``: the system each device
+    sits in (default: its largest hwdb system, else links implied by its interconnect field)."""
     rt = get_profile(runtime)
-    return {c: device_roof(devices, calibrated, rt, c) for c in ROOF_CLASSES}
+    lk = links if links is not None else [default_links(d) for d in devices]
+    return {c: device_roof(devices, calibrated, rt, c, lk) for c in ROOF_CLASSES}
 
 
 def _dev(x: np.ndarray, ndim: int) -> np.ndarray:
@@ -128,13 +146,50 @@ def size_factor(rows: Any, half_rows: float) -> Any:
     return 1.0 + half_rows / np.maximum(np.asarray(rows, dtype=float), 1e-9)
 
 
+def collective_time(term: tf.Term, roof: DeviceRoof, ndim: int) -> Any:
+    """alpha-beta time of one instance of a collective row (``roofline.engine.collectives``) on every device:
+    the group stays on the scale-up fabric when it fits in one domain (TP innermost, then EP, then PP), else
+    its ring runs at the nodes' NIC bandwidth."""
+    D = _dev(roof.domain, ndim)
+    span = term.group * term.stride  # devices the group's members are spread over
+    cross = span > D
+    hop = _dev(roof.hop_s, ndim)
+    bus, peer, net = _dev(roof.bus_bw, ndim), _dev(roof.peer_bw, ndim), _dev(roof.net_bw, ndim)
+    msg = term.msg_bytes
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if term.coll == "all_reduce" or term.coll == "all_gather":
+            bw = co.ring_bw(np.minimum(term.group, D), bus, peer)
+            bw = np.where(cross, np.minimum(bw, _dev(roof.per_node, ndim) * net), bw)
+            if term.coll == "all_gather":
+                inside = co.all_gather_s(msg, term.group, bw, hop, cross=False)
+                across = co.all_gather_s(msg, term.group, bw, hop, cross=True)
+            else:
+                inside = co.all_reduce_s(msg, term.group, bw, hop, _dev(roof.nvls_bw, ndim), cross=False)
+                across = co.all_reduce_s(msg, term.group, bw, hop, cross=True)
+            return np.where(cross, across, inside)
+        if term.coll == "all_to_all":
+            off = np.clip(1.0 - D / span, 0.0, 1.0)
+            return co.all_to_all_s(msg, term.group, bus, hop, net, off)
+        if term.coll == "p2p":  # some stage boundary leaves the domain when the replica does
+            full = term.group * term.stride
+            return np.where(full > D, co.p2p_s(msg, net, hop, cross=True), co.p2p_s(msg, peer, hop))
+    raise ValueError(f"unknown collective {term.coll!r}")
+
+
 def unit_times(term: tf.Term, roof: DeviceRoof, ndim: int) -> tuple[Any, Any, Any]:
-    """Per-instance compute, memory and interconnect time of a term on every device of ``roof``."""
+    """Per-instance compute, memory and interconnect (or host-link) time of a term on every device of ``roof``."""
     t_c = term.flops / _dev(roof.peak_eff[term.dtype], ndim) * size_factor(term.rows, roof.half_rows)
     t_m = (term.bytes_read + term.bytes_written) / _dev(roof.bw_eff, ndim)
-    comm = np.asarray(term.comm_bytes, dtype=float)
-    with np.errstate(invalid="ignore"):
-        t_comm = np.where(comm > 0, comm / _dev(roof.ic_bw, ndim), 0.0)
+    if term.coll and (term.group > 1):
+        t_comm = collective_time(term, roof, ndim)
+    else:
+        comm = np.asarray(term.comm_bytes, dtype=float)
+        with np.errstate(invalid="ignore"):
+            t_comm = np.where(comm > 0, comm / _dev(roof.ic_bw, ndim), 0.0)
+    host = np.asarray(term.host_bytes, dtype=float)
+    if np.any(host > 0):  # offloaded bytes stream over the host link beside the HBM reads (prefetched)
+        with np.errstate(invalid="ignore"):
+            t_comm = np.maximum(t_comm, np.where(host > 0, host / _dev(roof.host_bw, ndim), 0.0))
     return t_c, t_m, t_comm
 
 

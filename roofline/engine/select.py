@@ -1,4 +1,5 @@
-"""Device selection: rank devices for a workload, SLO filters, Pareto front, TP when one device does not fit."""
+"""Device selection: rank devices for a workload, SLO filters, Pareto front, and the parallel layout (TP x PP x
+EP, ``roofline.engine.parallel``) with the fewest devices that holds the model when one device does not."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pandas as pd
 import hwdb
 from hwdb.schema import Device
 from roofline.engine.catalog import ModelSpec, get_model
+from roofline.engine.collectives import default_links
+from roofline.engine.parallel import MAX_AUTO_DEVICES, legal_layouts
 from roofline.engine.predict import Prediction, predict
 from roofline.engine.runtime import RuntimeProfile, get_profile
 from roofline.engine.scenario import Scenario
@@ -26,27 +29,42 @@ BAND_KEYS = ("ttft_s", "tpot_s", "tokens_per_s", "tokens_per_s_per_device", "usd
 COLUMNS = ["device_id", "name", "kind", "vendor", "tp", "fits", "fit_reason", "ttft_s", "tpot_s", "tokens_per_s",
            "tokens_per_s_per_device", "usd_per_mtok", "j_per_token", "avg_power_w", "ipw", "ipj", "memory_bytes",
            "bound", "efficiency_kind", "energy_kind", "meets_slo", "rank",
-           *[f"{k}_{s}" for k in BAND_KEYS for s in ("lo", "hi")], "runtime", "band_class", "within_band_of"]
+           *[f"{k}_{s}" for k in BAND_KEYS for s in ("lo", "hi")], "runtime", "band_class", "within_band_of",
+           "pp", "ep", "nodes", "devices", "system"]
 
 
 def _candidate(m: ModelSpec, d: Device, sc: Scenario, allow_tp: bool,
-               runtime: RuntimeProfile | str | None = None) -> tuple[Prediction | None, str]:
-    """The prediction at the scenario's TP, or the smallest TP degree that fits when allowed."""
-    degrees = [sc.tp] + ([t for t in TP_DEGREES if t > sc.tp] if allow_tp and d.interconnect_bw_bytes_per_s else [])
-    first: Prediction | None = None
-    why = ""
-    for t in degrees:
-        try:
-            p = predict(m, d, sc.with_(tp=t), runtime=runtime)
-        except UnsupportedDtypeError as e:  # before InputError, its base: no dtype path at any TP
-            return None, str(e)
-        except InputError as e:  # TP not dividing heads, no interconnect
-            why = why or str(e)
-            continue
-        first = first or p
-        if p.fits:
+               runtime: RuntimeProfile | str | None = None, by: str = "tokens_per_s",
+               allow_pcie_tp: bool = False) -> tuple[Prediction | None, str]:
+    """The prediction at the scenario's layout, or, when it does not fit and parallelism is allowed, the best
+    (by ``by``) of the legal layouts with the fewest devices that fit (``parallel.legal_layouts``)."""
+    try:
+        p = predict(m, d, sc, runtime=runtime, allow_pcie_tp=allow_pcie_tp)
+    except UnsupportedDtypeError as e:  # before InputError, its base: no dtype path at any layout
+        return None, str(e)
+    except InputError as e:
+        p, why = None, str(e)
+    else:
+        if p.fits or not allow_tp:
             return p, ""
-    return first, why
+        why = ""
+    if not allow_tp:
+        return p, why
+    links = default_links(d)
+    layouts = [x for x in legal_layouts(m, sc, links, MAX_AUTO_DEVICES, allow_pcie_tp) if x.devices > sc.devices]
+    best: Prediction | None = None
+    for n_dev in sorted({x.devices for x in layouts}):
+        fitting = []
+        for lay in (x for x in layouts if x.devices == n_dev):
+            q = predict(m, d, lay.apply(sc), runtime=runtime, allow_pcie_tp=allow_pcie_tp)
+            if q.fits:
+                fitting.append(q)
+        if fitting:
+            key = RANK_KEYS.get(by, True)
+            best = sorted(fitting, key=lambda q: (getattr(q, by) is None,
+                                                  -(getattr(q, by) or 0.0) if key else (getattr(q, by) or 0.0)))[0]
+            return best, ""
+    return p, why or (p.fit_reason if p else "no legal parallel layout fits")
 
 
 def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | str] | None = None,
@@ -54,7 +72,8 @@ def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | 
          allow_tp: bool = True, runtime: RuntimeProfile | str | None = None) -> pd.DataFrame:
     """Rank devices for ``model`` under ``scenario``: rows that fit and meet the SLOs get rank 1, 2, ...
     by ``by``; the others follow with rank NaN. With allow_tp, a device that cannot hold the model alone
-    is tried at TP 2, 4, 8, 16 (heads permitting) and reported at the smallest degree that fits.
+    is tried at every legal TP x PP x EP layout of its hwdb system and reported at the fewest devices that fit
+    (the best of those layouts by ``by``).
     Every figure carries its band (``*_lo`` / ``*_hi``); ``within_band_of`` lists the ranked devices whose band
     on ``by`` overlaps this one's (the ranking between them is within the model's uncertainty)."""
 
@@ -69,7 +88,7 @@ def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | 
     rt = get_profile(runtime)
     rows = []
     for d in devs:
-        p, why = _candidate(m, d, scenario, allow_tp, rt)
+        p, why = _candidate(m, d, scenario, allow_tp, rt, by)
         base = {"device_id": d.id, "name": d.name, "kind": d.kind, "vendor": d.vendor}
         if p is None:
             rows.append({**base, "tp": scenario.tp, "fits": False, "fit_reason": why, "meets_slo": False})
@@ -81,7 +100,8 @@ def rank(model: ModelSpec | str, scenario: Scenario, devices: Sequence[Device | 
                      "j_per_token": p.j_per_token, "avg_power_w": p.avg_power_w, "ipw": p.ipw, "ipj": p.ipj,
                      "memory_bytes": p.memory_bytes, "bound": p.bound, "efficiency_kind": p.efficiency_kind,
                      "energy_kind": p.energy_kind, "meets_slo": bool(meets), "runtime": p.runtime,
-                     "band_class": p.band.device_class if p.band else "",
+                     "band_class": p.band.device_class if p.band else "", "pp": p.pp, "ep": p.ep,
+                     "nodes": p.nodes, "devices": p.devices, "system": p.system_id,
                      **{f"{k}_{side}": p.bands[k][i] for k in BAND_KEYS if k in p.bands
                         for i, side in enumerate(("lo", "hi"))}})
     df = pd.DataFrame(rows, columns=COLUMNS)
