@@ -26,9 +26,9 @@ from roofline.engine.collectives import default_links
 from roofline.engine.efficiency import efficiency_for
 from roofline.engine.energy import coefficients_for, ipj, ipw
 from roofline.engine.model import Estimate, compute_dtype_for
+from roofline.engine.parallel import check_layout, nodes_for
 from roofline.engine.pricing import Roofs, decode_sum, device_roofs, term_cost
 from roofline.engine.runtime import DEFAULT_RUNTIME, Band, RuntimeProfile, device_class, get_profile
-from roofline.engine.parallel import check_layout, nodes_for
 from roofline.engine.scenario import SPEC_HEADS, Scenario
 from roofline.errors import InputError
 from roofline.fmt import si, to_jsonable

@@ -1,0 +1,626 @@
+"""Serving simulator: iteration-level continuous batching over the engine's own step times.
+
+One iteration (a forward pass of the replica) costs what ``roofline.engine.pricing`` charges for its op rows
+(``transformer.pass_terms`` at the iteration's tokens), under the same runtime profile and links as
+``predict``. ``StepModel`` extracts that cost once: the rows that depend only on the pass's token count
+(linear layers, norms, collectives, dequantization) are tabulated for every token count by one vectorized call
+of the engine; the lm_head by logit rows; attention rows are affine in the iteration's aggregates (decode
+sequences and cached positions, prefill tokens, (query, key) pairs), with coefficients read off the engine's
+own rows, and each row keeps its max(compute, memory, link) + launch. So a simulated static batch reproduces
+``predict`` (tested within 1%).
+
+Between events (an arrival, a completion, a full KV cache) the running batch is fixed and a decode step's
+cost grows linearly with the cached positions: a run of steps is summed in closed form, not step by step.
+
+Schedulers: ``static`` (batches of up to ``max_batch`` requests: prefill together, decode until all finish),
+``vllm`` (prefill-first continuous batching: waiting prompts, whole, up to the token budget, pause decodes
+for one iteration), ``sarathi`` (chunked prefill: every iteration runs all decodes plus prefill chunks up to
+``max_batched_tokens``). Admission needs KV blocks for the prompt; a full cache preempts the newest request
+(recomputed later, as vLLM does).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import hwdb
+from hwdb.schema import Device
+from roofline.engine import transformer as tf
+from roofline.engine.catalog import ModelSpec, get_model
+from roofline.engine.collectives import default_links
+from roofline.engine.predict import draft_model, expected_tokens_per_step, predict, price_usd_per_h
+from roofline.engine.pricing import device_roofs, term_cost
+from roofline.engine.runtime import RuntimeProfile, get_profile
+from roofline.engine.scenario import Scenario
+from roofline.engine.workload import Workload
+from roofline.errors import InputError
+
+SCHEDULERS = ("static", "vllm", "sarathi")
+DEFAULT_BLOCK = 16  # vLLM's default KV block (tokens)
+DEFAULT_MAX_SEQS = 256  # vLLM's default max_num_seqs
+SARATHI_BUDGET = 512  # Sarathi-Serve's chunk size when the runtime states no budget
+TIMELINE_BINS = 240
+
+
+def _scalar(x: Any) -> float:
+    return float(np.asarray(x, dtype=float).reshape(-1)[0])
+
+
+@dataclass
+class _Affine:
+    """One attention row: count x (max(f * X / peak, (q * n + k * X) / bw, h * X / host) + launch), X = pairs
+    (compute) / positions (memory); energy idle x t + e_flop x flops + e_byte x bytes."""
+
+    count: float
+    f: float
+    f0: float
+    q: float
+    kv: float
+    host: float
+    peak: float
+    bw: float
+    host_bw: float
+    launch: float
+    idle_w: float
+    e_flop: float
+    e_byte: float
+    window: float  # sliding window of the row's layers (0 = none)
+
+    def cost(self, n: float, pairs: float, pos: float) -> tuple[float, float]:
+        fl = self.f * pairs + self.f0 * n
+        by = self.q * n + self.kv * pos
+        t = max(fl / self.peak, by / self.bw, (self.host * pos / self.host_bw) if self.host else 0.0) + self.launch
+        t *= self.count
+        return t, self.idle_w * t + self.count * (self.e_flop * fl + self.e_byte * by)
+
+
+class StepModel:
+    """Cost (s, J a device) of one iteration of a replica, from the engine (see the module doc)."""
+
+    def __init__(self, m: ModelSpec, device: Device, sc: Scenario, runtime: RuntimeProfile, max_tokens: int,
+                 max_rows: int, calibrated: bool = True, system: str | None = None):
+        self.m, self.sc, self.rt = m, sc, runtime
+        links = default_links(device, system)
+        roofs = device_roofs([device], calibrated, runtime, [links])
+        self.roofs = roofs
+        self.k_spec = sc.spec_tokens
+        self.tokens_per_seq = self.k_spec + 1  # tokens a decode sequence puts through a step
+        sparse_hw = device.sparse_2_4
+        Nt = np.arange(0, max_tokens + 1, dtype=float)
+        Nt[0] = 1e-9
+        # rows that depend on the pass's token count only (everything but attention and the lm_head)
+        terms = tf.pass_terms(m, sc, Nt, 1.0, 2.0, "decode", sparse_hw)
+        self.tok_t = np.zeros(len(Nt))
+        self.tok_e = np.zeros(len(Nt))
+        attn_names = set()
+        for t in terms:
+            if t.kind == "attention" and t.cls in ("attn_decode", "attn_prefill"):
+                attn_names.add(t.name)
+                continue
+            if t.name == "lm_head":
+                continue
+            c = term_cost(t, roofs, 1)
+            self.tok_t += np.asarray(c["time_s"], dtype=float).reshape(-1)
+            self.tok_e += np.asarray(c["energy_j"], dtype=float).reshape(-1)
+        self.tok_t[0] = self.tok_e[0] = 0.0
+        R = np.arange(0, max_rows + 1, dtype=float)
+        R[0] = 1e-9
+        lm = [t for t in tf.pass_terms(m, sc, R, 1.0, 2.0, "decode", sparse_hw) if t.name == "lm_head"][0]
+        c = term_cost(lm, roofs, 1)
+        self.head_t = np.asarray(c["time_s"], dtype=float).reshape(-1).copy()
+        self.head_e = np.asarray(c["energy_j"], dtype=float).reshape(-1).copy()
+        self.head_t[0] = self.head_e[0] = 0.0
+        self.dec = self._affine(m, sc, device, "decode", sparse_hw)
+        self.pre = self._affine(m, sc, device, "prefill", sparse_hw)
+        self.step_s = runtime.param("step_s")
+        self.request_s = runtime.param("request_s")
+        self.idle_w = float(roofs["other"].idle_w[0])
+        self.dm = None
+        if self.k_spec:  # the draft's k decode passes a step, priced by a StepModel of its own
+            dm, dsc = draft_model(m, sc)
+            self.dm = StepModel(dm, device, dsc, runtime, max_rows, max_rows, calibrated, system)
+            self.dm.step_s = 0.0
+
+    def _affine(self, m: ModelSpec, sc: Scenario, device: Device, phase: str, sparse_hw: bool) -> list[_Affine]:
+        """Attention rows as affine functions of (sequences, pairs, positions), read off the engine's rows."""
+        tk = self.tokens_per_seq if phase == "decode" else 1
+
+        def rows(b: float, p: float) -> dict[str, tf.Term]:
+            if phase == "decode":
+                ts = tf.pass_terms(m, sc, b, tk, p, "decode", sparse_hw, logit_tokens=tk)
+            else:
+                ts = tf.pass_terms(m, sc, b, p, p, "prefill", sparse_hw)
+            return {t.name: t for t in ts if t.kind == "attention" and t.cls in ("attn_decode", "attn_prefill")}
+
+        p1, p2 = (tk + 1.0, tk + 2.0) if phase == "decode" else (1.0, 2.0)
+        a, b_, c_ = rows(1.0, p1), rows(1.0, p2), rows(2.0, p1)
+        out = []
+        for name, t1 in a.items():
+            t2, t3 = b_[name], c_[name]
+            win = float(m.sliding_window) if (name.endswith("_local") or (m.window_layers == m.layers
+                                                                        and m.sliding_window)) else 0.0
+            pr1 = tf.attention_pairs(tk if phase == "decode" else p1, p1)
+            pr2 = tf.attention_pairs(tk if phase == "decode" else p2, p2)
+            f = (_scalar(t2.flops) - _scalar(t1.flops)) / (pr2 - pr1)  # per (query, key) pair
+            f0 = _scalar(t1.flops) - f * pr1  # per sequence-token (0 for every shipped kernel)
+            by1, by2, by3 = (_scalar(x.bytes_read) + _scalar(x.bytes_written) for x in (t1, t2, t3))
+            kv = (by2 - by1) / (p2 - p1)  # per cached position read
+            per_seq = by3 - by1  # q in and out for one more sequence
+            q = per_seq - kv * p1 if phase == "prefill" else per_seq - kv * p1
+            q = q / (p1 if phase == "prefill" else 1.0)
+            kv_pos = kv
+            if phase == "prefill":  # bytes(b, T) = b (q T + kv T): split per token and per position alike
+                q, kv_pos = (by1 - kv * p1) / p1, kv
+            host = (_scalar(t2.host_bytes) - _scalar(t1.host_bytes)) / (p2 - p1)
+            roof = self.roofs[t1.cls]
+            out.append(_Affine(count=float(t1.count), f=f, f0=f0, q=q, kv=kv_pos, host=host,
+                               peak=float(roof.peak_eff[t1.dtype][0]), bw=float(roof.bw_eff[0]),
+                               host_bw=float(roof.host_bw[0]) if host else 1.0,
+                               launch=float(roof.overhead_s[0]), idle_w=float(roof.idle_w[0]),
+                               e_flop=float(roof.e_flop_j[t1.dtype][0]), e_byte=float(roof.e_byte_j[0]), window=win))
+        return out
+
+    def cost(self, n_dec: float, pos_dec: float, pos_dec_win: float, chunks: list[tuple[int, int]],
+             logit_rows: float) -> tuple[float, float]:
+        """(time, energy) of one iteration on one device: ``n_dec`` decode sequences whose attended positions sum to
+        ``pos_dec`` (``pos_dec_win`` with each clipped to the sliding window), prefill ``chunks`` of (tokens,
+        cached before), ``logit_rows`` sequences computing logits."""
+        tk = self.tokens_per_seq
+        ntok = n_dec * tk + sum(c for c, _ in chunks)
+        i = min(int(round(ntok)), len(self.tok_t) - 1)
+        t, e = self.tok_t[i], self.tok_e[i]
+        r = min(int(round(logit_rows * (tk if n_dec else 1))), len(self.head_t) - 1)
+        t += self.head_t[r]
+        e += self.head_e[r]
+        if n_dec:
+            for a in self.dec:
+                pos = pos_dec_win if a.window else pos_dec
+                pairs = n_dec * tf.attention_pairs(tk, 0.0) + pos * tk if tk > 1 else pos
+                tt, ee = a.cost(n_dec, pairs, pos)
+                t += tt
+                e += ee
+        if chunks:
+            for a in self.pre:
+                pairs = sum(tf.attention_pairs(c, p0 + c, a.window) for c, p0 in chunks)
+                pos = sum(min(p0 + c, a.window + c - 1) if a.window else p0 + c for c, p0 in chunks)
+                tt, ee = a.cost(sum(c for c, _ in chunks), pairs, pos)
+                t += tt
+                e += ee
+        if self.dm is not None and n_dec:  # k draft passes of the decode sequences
+            dt, de = self.dm.cost(n_dec, pos_dec, pos_dec_win, [], n_dec)
+            t += self.k_spec * dt
+            e += self.k_spec * de
+        return t + self.step_s, e + self.idle_w * self.step_s
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    model: str
+    device: str
+    scenario: Scenario  # quantization and layout (tp, pp, ep, nodes); batch / lengths come from the workload
+    scheduler: str = "vllm"
+    max_batched_tokens: int | None = None  # None: the runtime's budget (sarathi: SARATHI_BUDGET if it has none)
+    max_batch: int = DEFAULT_MAX_SEQS  # max concurrent sequences (static: the batch size)
+    kv_block: int = DEFAULT_BLOCK
+    replicas: int = 1  # data-parallel copies; requests are dealt round-robin
+    runtime: str | None = None
+    system: str | None = None
+    slo_ttft_s: float | None = None
+    slo_tpot_s: float | None = None
+    seed: int = 0
+    calibrated: bool = True
+
+
+@dataclass
+class SimResult:
+    """A serving run: one row a request, aggregates, a timeline; inputs recorded."""
+
+    requests: pd.DataFrame  # id, replica, arrival_s, prompt_tokens, output_tokens, start_s, ttft_s, tpot_s, e2e_s, finish_s, preemptions, completed, met_slo
+    summary: dict[str, Any]
+    timeline: pd.DataFrame  # t_s, busy_frac, power_w, running, waiting, kv_used_frac
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _percentiles(x: np.ndarray) -> dict[str, float]:
+    if len(x) == 0:
+        return {"p50": math.nan, "p90": math.nan, "p99": math.nan, "mean": math.nan}
+    p = np.percentile(x, [50, 90, 99])
+    return {"p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2]), "mean": float(np.mean(x))}
+
+
+class _Replica:
+    """The event loop of one replica."""
+
+    def __init__(self, cfg: SimConfig, sm: StepModel, kv_capacity_tokens: float, budget: int, ndev: int):
+        self.cfg, self.sm, self.cap, self.budget, self.ndev = cfg, sm, kv_capacity_tokens, budget, ndev
+        self.E = expected_tokens_per_step(sm.k_spec, cfg.scenario.spec_acceptance)
+        self.win = float(sm.m.sliding_window) if sm.m.window_layers else 0.0
+        self.pp = cfg.scenario.pp
+
+    def pcost(self, n_dec: float, pos: float, posw: float, chunks: list, rows: float) -> tuple[float, float]:
+        """Wall time and replica energy of an iteration (pipelines: micro-batches of the batch, bubbles idle)."""
+        pp = self.pp
+        if pp == 1:
+            t, e = self.sm.cost(n_dec, pos, posw, chunks, rows)
+            return t, e * self.ndev
+        m = max(1, min(pp, int(n_dec) + len(chunks)))
+        t, e = self.sm.cost(n_dec / m, pos / m, posw / m, [(c / m, p0) for c, p0 in chunks], rows / m)
+        wall = pp * t if n_dec else (m + pp - 1) * t
+        return wall, self.ndev * (m * e + self.sm.idle_w * (wall - m * t))
+
+    def run(self, arr: np.ndarray, prompt: np.ndarray, out: np.ndarray, horizon: float) -> dict[str, np.ndarray]:
+        cfg, E, blk = self.cfg, self.E, float(self.cfg.kv_block)
+        n = len(arr)
+        first = np.full(n, math.nan)
+        finish = np.full(n, math.nan)
+        start = np.full(n, math.nan)
+        preempt = np.zeros(n, dtype=np.int64)
+        need_prompt = prompt.astype(float).copy()  # tokens the next prefill must compute (grows on preemption)
+        # running set (arrays, one entry a running request)
+        ids = np.zeros(0, dtype=np.int64)
+        ctx = np.zeros(0)
+        rem = np.zeros(0)
+        waiting: list[int] = []  # FIFO of arrived, not running (preempted ones go first)
+        partial: dict[int, float] = {}  # sarathi: prompt tokens already prefilled
+        nxt = 0  # next arrival to enqueue
+        t = 0.0
+        energy = 0.0
+        busy = 0.0
+        area_sys = 0.0  # integral of requests in the system (Little's law)
+        tl: list[tuple[float, float, float, float, int, int, float]] = []
+        idle_w = self.sm.idle_w * self.ndev
+        max_seqs = cfg.max_batch
+        static = cfg.scheduler == "static"
+        sarathi = cfg.scheduler == "sarathi"
+
+        def blocks(c: np.ndarray) -> float:
+            return float(np.ceil(c / blk).sum()) * blk
+
+        def advance(dt: float, de: float, running: int, work: bool) -> None:
+            nonlocal t, energy, busy, area_sys
+            tl.append((t, dt, de, 1.0 if work else 0.0, running, len(waiting), 0.0))
+            area_sys += dt * (running + len(waiting) + len(partial) * 0)
+            t += dt
+            energy += de
+            if work:
+                busy += dt
+
+        guard = 0
+        while True:
+            guard += 1
+            if guard > 50 * n + 10_000:
+                raise RuntimeError("simulator did not converge")  # a bug, not a user error
+            while nxt < n and arr[nxt] <= t:
+                waiting.append(nxt)
+                nxt += 1
+            if not len(ids) and not waiting:
+                if nxt >= n or t >= horizon:
+                    break
+                gap = arr[nxt] - t
+                advance(gap, idle_w * gap, 0, False)
+                continue
+            # ---- a static batch: up to max_batch waiting requests prefill together (in k equal chunks under the
+            # token budget, as predict chunks a batch), then decode in lockstep until the last finishes
+            if static and waiting and not len(ids):
+                batch = waiting[:max_seqs]
+                del waiting[:len(batch)]
+                total = float(need_prompt[batch].sum())
+                k = max(1, math.ceil(total / self.budget)) if self.budget else 1
+                for j in range(k):
+                    chunks = [(need_prompt[r] / k, j * need_prompt[r] / k) for r in batch]
+                    dt, de = self.pcost(0.0, 0.0, 0.0, chunks, len(batch) if j == k - 1 else 0)
+                    if j == 0:
+                        dt += self.sm.request_s
+                        de += idle_w * self.sm.request_s
+                    advance(dt, de, 0, True)
+                self._join(batch, t, first, start, arr, need_prompt, prompt, out, ids_ctx_rem := [ids, ctx, rem])
+                ids, ctx, rem = ids_ctx_rem
+                continue
+            # ---- admission: prefill work this iteration
+            chunks: list[tuple[int, int]] = []
+            admitted: list[int] = []
+            if waiting and not static:
+                used = blocks(ctx) if len(ids) else 0.0
+                tok_budget = self.budget - (len(ids) * self.sm.tokens_per_seq if sarathi else 0)
+                while waiting and len(ids) + len(admitted) < max_seqs and tok_budget > 0:
+                    r = waiting[0]
+                    done = partial.get(r, 0.0)
+                    todo = need_prompt[r] - done
+                    full_need = math.ceil((need_prompt[r] + 1) / blk) * blk
+                    if used + full_need > self.cap:
+                        break
+                    if sarathi:
+                        c = min(todo, tok_budget)
+                    else:
+                        if todo > tok_budget and (admitted or len(ids)):
+                            break
+                        c = todo
+                    chunks.append((int(c), int(done)))
+                    tok_budget -= c
+                    if done + c >= need_prompt[r]:
+                        waiting.pop(0)
+                        partial.pop(r, None)
+                        admitted.append(r)
+                        used += full_need
+                    else:
+                        partial[r] = done + c
+                        break
+            if chunks and (not sarathi):
+                # vllm / static: a prefill-only iteration (decodes pause)
+                rows = len(admitted)
+                dt, de = self.pcost(0.0, 0.0, 0.0, chunks, rows)
+                dt += self.sm.request_s
+                de += idle_w * self.sm.request_s
+                advance(dt, de, len(ids), True)
+                self._join(admitted, t, first, start, arr, need_prompt, prompt, out, ids_ctx_rem := [ids, ctx, rem])
+                ids, ctx, rem = ids_ctx_rem
+                continue
+            if sarathi and chunks:
+                nd = len(ids)
+                pos = float((ctx + self.sm.tokens_per_seq).sum()) if nd else 0.0
+                posw = float(np.minimum(ctx + self.sm.tokens_per_seq, self.win).sum()) if (nd and self.win) else pos
+                dt, de = self.pcost(nd, pos, posw, chunks, nd + len(admitted))
+                if admitted:
+                    dt += self.sm.request_s
+                advance(dt, de, nd, True)
+                if nd:
+                    ctx = ctx + E
+                    rem = rem - E
+                self._join(admitted, t, first, start, arr, need_prompt, prompt, out, ids_ctx_rem := [ids, ctx, rem])
+                ids, ctx, rem = ids_ctx_rem
+                ids, ctx, rem = self._retire(ids, ctx, rem, t, finish)
+                continue
+            if not len(ids):  # waiting requests that cannot be admitted and nothing running: KV too small
+                r = waiting.pop(0)
+                finish[r] = math.nan
+                continue
+            # ---- a run of decode steps until the next event
+            nd = len(ids)
+            steps_done = float(np.min(rem))  # steps until the first completion (E tokens a step)
+            steps = max(1, int(math.ceil(steps_done / E - 1e-9)))
+            free = self.cap - blocks(ctx)
+            steps_cap = int(free // (nd * E)) if free > 0 else 0
+            preempt_now = steps_cap < 1
+            steps = min(steps, max(steps_cap, 1))
+            tk = self.sm.tokens_per_seq
+            pos0 = float((ctx + tk).sum())
+            posw0 = float(np.minimum(ctx + tk, self.win).sum()) if self.win else pos0
+            c0, e0 = self.pcost(nd, pos0, posw0, [], nd)
+            if steps > 1:
+                pos1 = pos0 + nd * E * (steps - 1)
+                posw1 = float(np.minimum(ctx + tk + E * (steps - 1), self.win).sum()) if self.win else pos1
+                c1, e1 = self.pcost(nd, pos1, posw1, [], nd)
+            else:
+                c1, e1 = c0, e0
+            slope = (c1 - c0) / max(steps - 1, 1)
+            arrival_can_join = (not static) and nxt < n and len(ids) < max_seqs
+            if arrival_can_join and waiting == []:
+                # stop at the first step boundary at or after the next arrival: cumulative time is quadratic
+                gap = arr[nxt] - t
+                # smallest s with s c0 + slope s (s-1) / 2 >= gap
+                if slope > 1e-18:
+                    a_, b_ = slope / 2.0, c0 - slope / 2.0
+                    s = math.ceil((-b_ + math.sqrt(b_ * b_ + 4 * a_ * gap)) / (2 * a_) - 1e-9)
+                else:
+                    s = math.ceil(gap / c0 - 1e-9)
+                steps = max(1, min(steps, s))
+            if t >= horizon and not static:
+                steps = max(1, steps)
+            dt = steps * c0 + slope * steps * (steps - 1) / 2.0
+            de_slope = (e1 - e0) / max(int(math.ceil(steps_done / E - 1e-9)) - 1, 1) if steps > 1 else 0.0
+            de = steps * e0 + de_slope * steps * (steps - 1) / 2.0
+            advance(dt, de, nd, True)
+            ctx = ctx + E * steps
+            rem = rem - E * steps
+            ids, ctx, rem = self._retire(ids, ctx, rem, t, finish)
+            if preempt_now and len(ids) and blocks(ctx) > self.cap:
+                j = len(ids) - 1  # the newest request is recomputed later
+                r = int(ids[j])
+                preempt[r] += 1
+                need_prompt[r] = prompt[r] + (out[r] - rem[j])
+                waiting.insert(0, r)
+                ids, ctx, rem = ids[:j], ctx[:j], rem[:j]
+            if t > horizon * 4 + 3600 and nxt >= n:
+                break  # a saturated run past the horizon: the rest never completes within the report
+        self.energy, self.busy, self.t_end, self.area_sys = energy, busy, t, area_sys
+        self.tl = tl
+        return {"first": first, "finish": finish, "start": start, "preempt": preempt}
+
+    @staticmethod
+    def _join(admitted, t, first, start, arr, need_prompt, prompt, out, box) -> None:
+        ids, ctx, rem = box
+        if not admitted:
+            return
+        a = np.asarray(admitted, dtype=np.int64)
+        for r in admitted:
+            if math.isnan(first[r]):
+                first[r] = t
+                start[r] = t
+        done_out = out[a] - (need_prompt[a] - prompt[a])  # tokens still to generate after a recompute
+        box[0] = np.concatenate([ids, a])
+        box[1] = np.concatenate([ctx, need_prompt[a] + 0.0])
+        box[2] = np.concatenate([rem, done_out - 1.0])  # the prefill emitted the first token
+
+    @staticmethod
+    def _retire(ids, ctx, rem, t, finish):
+        done = rem <= 1e-9
+        if done.any():
+            finish[ids[done]] = t
+            keep = ~done
+            return ids[keep], ctx[keep], rem[keep]
+        return ids, ctx, rem
+
+
+def kv_capacity_tokens(m: ModelSpec, dev: Device, sc: Scenario, rt: RuntimeProfile, max_batch: int,
+                       budget: int, block: int) -> tuple[float, float]:
+    """(KV tokens the cache holds a replica, bytes a token) after weights and a budget-sized pass's activations."""
+    usable = rt.param("usable_memory_fraction") * dev.memory_bytes
+    w = tf.weight_bytes(m, sc)
+    act = float(tf.activation_bytes(m, sc, max(budget, 1), 1, 1))
+    per_tok = float(tf.kv_bytes_per_token(m, sc)) / sc.ep
+    if sc.offload == "kv":
+        per_tok *= 1.0 - sc.offload_fraction
+    if sc.spec_tokens:
+        dm, dsc = draft_model(m, sc)
+        w += tf.weight_bytes(dm, dsc)
+        per_tok += float(tf.kv_bytes_per_token(dm, dsc))
+    free = usable - w - act
+    return max(free, 0.0) / per_tok, per_tok
+
+
+def simulate(cfg: SimConfig, workload: Workload, duration_s: float | None = None) -> SimResult:
+    """Serve ``workload`` on ``cfg.replicas`` replicas of the configured layout; deterministic for the workload."""
+    if cfg.scheduler not in SCHEDULERS:
+        raise InputError(f"unknown scheduler {cfg.scheduler!r} (use {', '.join(SCHEDULERS)})")
+    m = get_model(cfg.model)
+    dev = hwdb.get(cfg.device)
+    rt = get_profile(cfg.runtime)
+    sc0 = cfg.scenario.with_(batch=max(cfg.scenario.ep, 1), kv_block=cfg.kv_block)
+    # validate the layout with predict's rules (one line, exit 2 for a layout the model / system refuses)
+    probe = predict(m, dev, sc0.with_(phase="decode", prompt_tokens=16), calibrated=cfg.calibrated, runtime=rt,
+                    system=cfg.system)
+    sc0 = sc0.with_(nodes=probe.nodes)
+    budget = cfg.max_batched_tokens or rt.max_batched_tokens or 0
+    if cfg.scheduler == "sarathi" and not budget:
+        budget = SARATHI_BUDGET
+    if workload.n == 0:
+        raise InputError("the workload holds no requests (a duration too short for the arrival rate?)")
+    longest = int(workload.prompt_tokens.max())
+    if not budget:
+        budget = max(longest * (cfg.max_batch if cfg.scheduler == "static" else 1), 1)
+    cap, per_tok = kv_capacity_tokens(m, dev, sc0, rt, cfg.max_batch, budget, cfg.kv_block)
+    if cap < longest + int(workload.output_tokens.max()) + cfg.kv_block:
+        raise InputError(f"{m.id} on {probe.devices} x {dev.id}: the KV cache left after weights holds "
+                         f"{cap:,.0f} tokens, less than one request of {longest + int(workload.output_tokens.max()):,}"
+                         " (more devices, fewer bits or shorter requests)")
+    max_tokens = max(budget, cfg.max_batch * (sc0.spec_tokens + 1)) + cfg.max_batch * (sc0.spec_tokens + 1) + 1
+    if cfg.scheduler == "static":
+        max_tokens = max(max_tokens, int(workload.prompt_tokens.sum()) + 1)
+    sm = StepModel(m, dev, sc0, rt, max_tokens, cfg.max_batch * (sc0.spec_tokens + 1) + cfg.max_batch + 1,
+                   cfg.calibrated, cfg.system)
+    horizon = duration_s if duration_s is not None else float(workload.arrival_s.max()) if workload.n else 0.0
+    ndev = sc0.devices
+    res = {k: np.full(workload.n, math.nan) for k in ("first", "finish", "start")}
+    res["preempt"] = np.zeros(workload.n, dtype=np.int64)
+    replica_of = np.arange(workload.n) % cfg.replicas
+    reps = []
+    for r in range(cfg.replicas):
+        idx = np.nonzero(replica_of == r)[0]
+        if not len(idx):
+            continue
+        rep = _Replica(cfg, sm, cap, budget, ndev)
+        out = rep.run(workload.arrival_s[idx], workload.prompt_tokens[idx], workload.output_tokens[idx], horizon)
+        for k in res:
+            res[k][idx] = out[k]
+        reps.append(rep)
+    arr = workload.arrival_s
+    ttft = res["first"] - arr
+    e2e = res["finish"] - arr
+    outt = workload.output_tokens.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(outt > 1, (res["finish"] - res["first"]) / np.maximum(outt - 1, 1), 0.0)
+    completed = np.isfinite(res["finish"])
+    met = completed.copy()
+    if cfg.slo_ttft_s is not None:
+        met &= ttft <= cfg.slo_ttft_s
+    if cfg.slo_tpot_s is not None:
+        met &= tpot <= cfg.slo_tpot_s
+    reqs = pd.DataFrame({"id": np.arange(workload.n), "replica": replica_of, "arrival_s": arr,
+                         "prompt_tokens": workload.prompt_tokens, "output_tokens": workload.output_tokens,
+                         "start_s": res["start"], "ttft_s": ttft, "tpot_s": tpot, "e2e_s": e2e,
+                         "finish_s": res["finish"], "preemptions": res["preempt"], "completed": completed,
+                         "met_slo": met})
+    t_end = max(rep.t_end for rep in reps)
+    window = max(horizon, 1e-9)
+    energy = sum(rep.energy for rep in reps)
+    # a replica that finished early idles until the last one ends
+    energy += sum((t_end - rep.t_end) * sm.idle_w * ndev for rep in reps)
+    busy = sum(rep.busy for rep in reps) / max(len(reps), 1)
+    done = reqs[completed]
+    out_tokens = float(done["output_tokens"].sum())
+    span = max(t_end, 1e-9)
+    in_window = done[done["arrival_s"] <= horizon]
+    lam = workload.n / window if workload.offered_qps == workload.offered_qps else math.nan
+    sat_ratio = len(done) / workload.n
+    late = reqs["arrival_s"] > 0.5 * horizon
+    q_late = float(np.nanmedian((reqs.loc[late, "start_s"] - reqs.loc[late, "arrival_s"]).fillna(np.inf))) \
+        if late.any() else 0.0
+    q_early = float(np.nanmedian((reqs.loc[~late, "start_s"] - reqs.loc[~late, "arrival_s"]).fillna(np.inf))) \
+        if (~late).any() else 0.0
+    single = predict(m, dev, sc0.with_(phase="generate", batch=1, prompt_tokens=int(np.median(workload.prompt_tokens)),
+                                       gen_tokens=max(int(np.median(workload.output_tokens)), 1)),
+                     calibrated=cfg.calibrated, runtime=rt, system=cfg.system)
+    saturated = (workload.offered_qps == workload.offered_qps) and (
+        sat_ratio < 0.99 or (q_late > 4 * max(q_early, single.ttft_s) and q_late > 1.0))
+    usd_h, basis = price_usd_per_h(dev, ndev * cfg.replicas)
+    summary: dict[str, Any] = {
+        "requests": workload.n, "completed": int(completed.sum()), "duration_s": horizon, "sim_end_s": t_end,
+        "offered_qps": workload.offered_qps, "achieved_qps": len(in_window) / window,
+        "ttft_s": _percentiles(ttft[completed]), "tpot_s": _percentiles(tpot[completed & (outt > 1)]),
+        "e2e_s": _percentiles(e2e[completed]),
+        "throughput_tokens_per_s": out_tokens / span,
+        "goodput_qps": float(met.sum()) / span, "slo_attainment": float(met.sum()) / workload.n,
+        "energy_j": energy, "j_per_request": energy / max(len(done), 1), "j_per_token": energy / max(out_tokens, 1),
+        "avg_power_w": energy / span, "utilization": busy / span, "devices": ndev * cfg.replicas,
+        "replicas": cfg.replicas, "preemptions": int(res["preempt"].sum()),
+        "kv_capacity_tokens": cap, "max_batched_tokens": budget,
+        "littles_law": {"arrival_rate": lam, "mean_sojourn_s": float(np.nanmean(e2e[completed])) if completed.any()
+                        else math.nan,
+                        "mean_in_system": sum(rep.area_sys for rep in reps) / span},
+        "saturated": bool(saturated),
+        "single_request": {"ttft_s": single.ttft_s, "tpot_s": single.tpot_s, "e2e_s": single.time_s},
+        "usd_per_h": usd_h, "price_basis": basis,
+        "usd_per_mtok": usd_h / 3600.0 * span / out_tokens * 1e6 if (usd_h and out_tokens) else None,
+        "slo": {"ttft_s": cfg.slo_ttft_s, "tpot_s": cfg.slo_tpot_s},
+    }
+    if saturated:
+        summary["saturation_note"] = (
+            f"saturated: {workload.offered_qps:g} requests/s offered, {summary['achieved_qps']:.3g} served; the "
+            f"queue grows without bound (median wait {q_late:.3g} s in the second half vs {q_early:.3g} s in the first)")
+    rows = []
+    for rep in reps:
+        rows += rep.tl
+    timeline = _timeline(rows, span, ndev * cfg.replicas, len(reps), cap)
+    conf = {k: (v if not isinstance(v, Scenario) else v.label()) for k, v in cfg.__dict__.items()}
+    conf.update(arrivals=workload.arrivals, workload_requests=workload.n)
+    return SimResult(requests=reqs, summary=summary, timeline=timeline, config=conf)
+
+
+def _timeline(rows: list[tuple], span: float, ndev: int, nrep: int, cap: float) -> pd.DataFrame:
+    """Iteration records -> fixed bins: busy fraction, mean power, mean running / waiting requests."""
+    bins = np.linspace(0.0, span, TIMELINE_BINS + 1)
+    busy = np.zeros(TIMELINE_BINS)
+    en = np.zeros(TIMELINE_BINS)
+    run = np.zeros(TIMELINE_BINS)
+    wait = np.zeros(TIMELINE_BINS)
+    if rows:
+        a = np.array([(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows], dtype=float)
+        mid = a[:, 0] + a[:, 1] / 2
+        idx = np.clip(np.searchsorted(bins, mid, side="right") - 1, 0, TIMELINE_BINS - 1)
+        np.add.at(busy, idx, a[:, 1] * a[:, 3])
+        np.add.at(en, idx, a[:, 2])
+        np.add.at(run, idx, a[:, 1] * a[:, 4])
+        np.add.at(wait, idx, a[:, 1] * a[:, 5])
+    width = np.diff(bins)
+    width[width <= 0] = 1e-9
+    return pd.DataFrame({"t_s": bins[:-1], "busy_frac": busy / width / max(nrep, 1), "power_w": en / width,
+                         "running": run / width, "waiting": wait / width})
+
+
+def static_check(model: str, device: str, sc: Scenario, runtime: str | None = None) -> dict[str, float]:
+    """A static batch with no arrivals simulated and predicted: (simulated, predicted) TTFT, TPOT, total time."""
+    from_wl = Workload(np.zeros(sc.batch), np.full(sc.batch, sc.prompt_tokens), np.full(sc.batch, sc.gen_tokens),
+                       "static", math.nan)
+    cfg = SimConfig(model=model, device=device, scenario=sc, scheduler="static", max_batch=sc.batch,
+                    runtime=runtime, kv_block=1)
+    r = simulate(cfg, from_wl, duration_s=0.0)
+    p = predict(model, device, replace(sc, phase="generate", kv_block=0), runtime=runtime)
+    return {"sim_ttft_s": float(r.requests["ttft_s"].max()), "pred_ttft_s": p.ttft_s,
+            "sim_tpot_s": float(r.requests["tpot_s"].mean()), "pred_tpot_s": p.tpot_s,
+            "sim_time_s": float(r.requests["e2e_s"].max()), "pred_time_s": p.time_s,
+            "sim_energy_j": r.summary["energy_j"], "pred_energy_j": p.energy_j}
