@@ -10,7 +10,7 @@ import sys
 import typer
 
 from roofline import __version__
-from roofline.cli import dashboard, hw, kernels, models, profile, report, serving
+from roofline.cli import dashboard, hw, kernels, models, planning, profile, report, serving
 from roofline.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER, RooflineError
 
 app = typer.Typer(name="roofline", help="Roofline analysis workbench for LLM inference.", no_args_is_help=True,
@@ -29,7 +29,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Roofline analysis workbench for LLM inference: datasheet, modeled and measured numbers, with sources."""
 
 
-for _group in (hw, models, profile, serving, kernels, report, dashboard):  # the whole CLI, in the order `--help` lists it
+for _group in (hw, models, planning, profile, serving, kernels, report, dashboard):  # the whole CLI, in the order `--help` lists it
     _group.register(app)
 
 

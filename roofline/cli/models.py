@@ -14,6 +14,8 @@ from rich.table import Table
 import hwdb
 from roofline import validate
 from roofline.engine.catalog import get_model, load_models
+from roofline.engine.collectives import default_links
+from roofline.engine.parallel import legal_layouts
 from roofline.engine.predict import predict
 from roofline.engine.runtime import DEFAULT_RUNTIME, get_profile, runtime_names
 from roofline.engine.scenario import PHASES, Scenario, parse_attention, parse_sparsity
@@ -98,6 +100,61 @@ def build_scenario(model_id: str, phase: str, batch: int, prompt: int, gen: int,
     return m, sc.validate(m)
 
 
+def serving_features(m, sc, pp: int, ep: int, nodes: int | None, spec: str | None, prefix_hit: float,
+                     offload: str | None, kv_block: int):
+    """The scenario with the parallel and serving-feature options applied (validated)."""
+    kw: dict = {"pp": pp, "ep": ep, "prefix_hit": prefix_hit, "kv_block": kv_block}
+    if nodes is not None:
+        kw["nodes"] = validate.positive("--nodes", nodes, integer=True)
+    if spec:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise InputError(f"cannot parse --spec {spec!r} (use DRAFT:K:ACCEPT, e.g. llama-3.2-1b:4:0.7 or heads:3:0.6)")
+        draft, k, acc = parts
+        if draft != "heads":
+            get_model(draft)
+        try:
+            kw.update(spec_draft=draft, spec_tokens=int(k), spec_acceptance=float(acc))
+        except ValueError:
+            raise InputError(f"cannot parse --spec {spec!r}: K an integer, ACCEPT a number in [0, 1)") from None
+        validate.positive("--spec lookahead K", kw["spec_tokens"], integer=True)
+    if offload:
+        what, _, frac = offload.partition(":")
+        validate.choice("--offload", what, ["kv", "weights"])
+        try:
+            kw.update(offload=what, offload_fraction=float(frac))
+        except ValueError:
+            raise InputError(f"cannot parse --offload {offload!r} (use kv:0.5 or weights:0.25)") from None
+    return sc.with_(**kw).validate(m)
+
+
+def auto_layout(m, device: str, sc, objective: str, devices_n: int | None, runtime: str, system: str | None,
+                allow_pcie_tp: bool, calibrated: bool = True):
+    """--parallel auto: the best legal layout (by ``objective``) of ``devices_n`` devices, or of the fewest that
+    fit. Returns (prediction, every tried prediction)."""
+    dev = hwdb.get(device)
+    links = default_links(dev, system)
+    if devices_n is not None:
+        validate.positive("--devices", devices_n, integer=True)
+    lays = legal_layouts(m, sc, links, devices_n or 64, allow_pcie_tp, devices=devices_n)
+    if not lays:
+        raise InputError(f"no legal TP x PP x EP layout of {devices_n or 'up to 64'} {device} for {m.id} on "
+                         f"{links.system_id} (heads {m.heads}, KV heads {m.kv_heads}, layers {m.layers}"
+                         + (f", experts {m.experts}" if m.is_moe else "") + f"; {links.per_node} devices a node)")
+    tried = [predict(m, dev, x.apply(sc), calibrated=calibrated, runtime=runtime, system=system,
+                     allow_pcie_tp=allow_pcie_tp) for x in lays]
+    fits = [q for q in tried if q.fits]
+    if not fits:
+        return tried[-1], tried
+    if devices_n is None:
+        fewest = min(q.devices for q in fits)
+        fits = [q for q in fits if q.devices == fewest]
+    up = RANK_KEYS[objective]
+    best = sorted(fits, key=lambda q: (getattr(q, objective) is None,
+                                       -(getattr(q, objective) or 0) if up else (getattr(q, objective) or 0)))[0]
+    return best, tried
+
+
 def banded(p, key: str, unit: str) -> str:
     """``x (lo-hi)`` for a headline figure; just ``x`` when it carries no band."""
     v = getattr(p, key)
@@ -135,6 +192,19 @@ def predict_cli(
     sparsity: str = _O("none", "--sparsity", help="weight sparsity: none | 2:4"),
     attention: str = _O("flash", "--attention", help="naive | flash | block-sparse:<kept fraction>"),
     tp: int = _O(1, "--tp", help="tensor-parallel devices"),
+    pp: int = _O(1, "--pp", help="pipeline-parallel stages"),
+    ep: int = _O(1, "--ep", help="expert-parallel degree (MoE; attention data-parallel over ep groups)"),
+    nodes: int = _O(None, "--nodes", help="nodes the replica spans (default: as few as hold tp x pp x ep)"),
+    system: str = _O(None, "--system", help="hwdb system id (default: the device's largest; `roofline hw systems`)"),
+    parallel: str = _O(None, "--parallel", help="auto: search the legal TP x PP x EP layouts of --devices N "
+                                                "(or the fewest that fit) for the best --objective"),
+    devices_n: int = _O(None, "--devices", help="with --parallel auto: the device count to lay out"),
+    objective: str = _O("tokens_per_s", "--objective", help="--parallel auto ranks by this (a select --rank key)"),
+    allow_pcie_tp: bool = _O(False, "--allow-pcie-tp", help="allow tensor parallelism over PCIe beyond the peer group"),
+    spec: str = _O(None, "--spec", help="speculative decoding DRAFT:K:ACCEPT, DRAFT a model id or 'heads'"),
+    prefix_hit: float = _O(0.0, "--prefix-hit", help="prefix-cache hit rate of the prompt, [0, 1)"),
+    offload: str = _O(None, "--offload", help="kv:FRACTION or weights:FRACTION held in host memory"),
+    kv_block: int = _O(0, "--kv-block", help="paged KV block in tokens (0 = contiguous)"),
     mlp_active: float = _O(1.0, "--mlp-active", help="contextual sparsity: fraction of MLP neurons active"),
     head_active: float = _O(1.0, "--head-active", help="contextual sparsity: fraction of heads active"),
     number_format: str = _O("int", "--number-format", help="8/4-bit weights and activations: int (int8/int4) or "
@@ -151,7 +221,16 @@ def predict_cli(
     validate.exclusive(**{"--json": as_json, "--csv": as_csv})
     m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, tp,
                            mlp_active, head_active, number_format)
-    p = predict(m, device, sc, calibrated=not uncalibrated, runtime=runtime)
+    sc = serving_features(m, sc, pp, ep, nodes, spec, prefix_hit, offload, kv_block)
+    if parallel is not None:
+        validate.choice("--parallel", parallel, ["auto"])
+        validate.choice("--objective", objective, list(RANK_KEYS))
+        p, _ = auto_layout(m, device, sc, objective, devices_n, runtime, system, allow_pcie_tp, not uncalibrated)
+    else:
+        if devices_n is not None:
+            raise InputError("--devices needs --parallel auto (or give --tp / --pp / --ep)")
+        p = predict(m, device, sc, calibrated=not uncalibrated, runtime=runtime, system=system,
+                    allow_pcie_tp=allow_pcie_tp)
     if as_json:
         typer.echo(dumps(p.to_dict(include_ops=per_op)))
         return
@@ -161,7 +240,10 @@ def predict_cli(
         sys.stdout.write(df.to_csv(index=False))
         return
     c = Console(width=200)
-    c.print(f"[bold]{m.name}[/bold] on {p.device_id}" + (f" x{p.tp}" if p.tp > 1 else "") + f" — {sc.label()}")
+    c.print(f"[bold]{m.name}[/bold] on {p.device_id}" + (f" x{p.devices}" if p.devices > 1 else "")
+            + f" — {p.scenario.label()}")
+    if p.devices > 1:
+        c.print(f"layout: TP{p.tp} x PP{p.pp} x EP{p.ep} = {p.devices} devices on {p.nodes} node(s) of {p.system_id}")
     c.print(f"modeled (efficiency: {p.efficiency_kind}, {p.efficiency_source}; energy: {p.energy_kind})")
     c.print(runtime_line(p))
     if not p.fits:

@@ -544,7 +544,6 @@ def simulate(cfg: SimConfig, workload: Workload, duration_s: float | None = None
     done = reqs[completed]
     out_tokens = float(done["output_tokens"].sum())
     span = max(t_end, 1e-9)
-    in_window = done[done["arrival_s"] <= horizon]
     lam = workload.n / window if workload.offered_qps == workload.offered_qps else math.nan
     sat_ratio = len(done) / workload.n
     late = reqs["arrival_s"] > 0.5 * horizon
@@ -555,12 +554,15 @@ def simulate(cfg: SimConfig, workload: Workload, duration_s: float | None = None
     single = predict(m, dev, sc0.with_(phase="generate", batch=1, prompt_tokens=int(np.median(workload.prompt_tokens)),
                                        gen_tokens=max(int(np.median(workload.output_tokens)), 1)),
                      calibrated=cfg.calibrated, runtime=rt, system=cfg.system)
+    drain = t_end - horizon  # how long the queue takes to empty after the last arrival
     saturated = (workload.offered_qps == workload.offered_qps) and (
-        sat_ratio < 0.99 or (q_late > 4 * max(q_early, single.ttft_s) and q_late > 1.0))
+        sat_ratio < 0.99 or (q_late > 2 * max(q_early, single.ttft_s) and q_late > 1.0)
+        or drain > 0.25 * horizon + 10 * single.time_s)
     usd_h, basis = price_usd_per_h(dev, ndev * cfg.replicas)
     summary: dict[str, Any] = {
         "requests": workload.n, "completed": int(completed.sum()), "duration_s": horizon, "sim_end_s": t_end,
-        "offered_qps": workload.offered_qps, "achieved_qps": len(in_window) / window,
+        "offered_qps": workload.offered_qps,
+        "achieved_qps": float((res["finish"] <= horizon).sum()) / window if horizon > 0 else len(done) / span,
         "ttft_s": _percentiles(ttft[completed]), "tpot_s": _percentiles(tpot[completed & (outt > 1)]),
         "e2e_s": _percentiles(e2e[completed]),
         "throughput_tokens_per_s": out_tokens / span,

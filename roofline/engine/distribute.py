@@ -1,0 +1,49 @@
+"""Run independent tasks in this process or on a Ray cluster (``--ray [ADDRESS]``): the same function on the
+same arguments, so the results are identical either way (every task carries its own seed).
+
+Ray is an optional extra (``pip install .[scale]``); it is imported only when a caller asks for a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from roofline.errors import InputError
+
+LOCAL = "local"
+LOCAL_CPUS = 2  # a local cluster's size (tests and laptops: the machine has 2 cores)
+
+
+def _ray():
+    try:
+        import ray  # optional extra (roofline-workbench[scale]); only --ray needs it
+    except ImportError:
+        raise InputError("--ray needs Ray: pip install 'roofline-workbench[scale]'") from None
+    return ray
+
+
+def connect(address: str | None) -> Any:
+    """Start (``local``) or join (``ray://host:port`` / ``host:port`` / ``auto``) a Ray cluster; one line on failure."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if address in (None, "", LOCAL):
+            ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        else:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except Exception as e:  # ray raises ConnectionError, RuntimeError, ValueError... for an unreachable address
+        raise InputError(f"cannot reach the Ray cluster at {address!r}: {type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:200]}") from None
+    return ray
+
+
+def run_tasks(fn: Callable[..., Any], args: Sequence[tuple], ray_address: str | None = None,
+              num_cpus: float = 1.0) -> list[Any]:
+    """``[fn(*a) for a in args]``, on Ray when ``ray_address`` is given (``local`` = a local cluster)."""
+    if ray_address is None:
+        return [fn(*a) for a in args]
+    ray = connect(ray_address)
+    remote = ray.remote(num_cpus=num_cpus)(fn)
+    return ray.get([remote.remote(*a) for a in args])
