@@ -62,12 +62,13 @@ def check_layout(m: ModelSpec, sc: Scenario, links: Links, allow_pcie_tp: bool =
     if sc.nodes < need:
         raise InputError(f"{n} devices (tp {sc.tp} x pp {sc.pp} x ep {sc.ep}) need {need} nodes of "
                          f"{links.system_id} ({links.per_node} devices a node); give --nodes {need}")
-    if sc.nodes > 1 and not links.multi_node:
-        raise InputError(f"{links.system_id} publishes no scale-out (NIC) bandwidth: one node only "
-                         f"({links.per_node} devices)" + (" -- no hwdb system holds this device" if links.implied else ""))
-    limit = max_nodes
-    if limit is not None and sc.nodes > limit:
-        raise InputError(f"{sc.nodes} nodes exceed the {limit} the system has")
+    if max_nodes is not None and sc.nodes > max_nodes:
+        raise InputError(f"{n} devices need {sc.nodes} nodes; {links.system_id} has {max_nodes} "
+                         f"({max_nodes * links.per_node} devices)")
+    if n > links.domain and sc.nodes > 1 and not links.multi_node:
+        raise InputError(f"{links.system_id} publishes no scale-out (NIC) bandwidth: at most its "
+                         f"{max(links.domain, links.per_node)}-device scale-up domain / node, not {n} devices"
+                         + (" -- no hwdb system holds this device" if links.implied else ""))
     if sc.tp > links.domain and is_pcie(links.link) and not allow_pcie_tp:
         raise InputError(f"tensor parallelism {sc.tp} over PCIe ({links.system_id}: no NVLink peer group beyond "
                          f"{links.domain} device) -- pass --allow-pcie-tp to price it anyway")

@@ -566,7 +566,8 @@ def simulate(cfg: SimConfig, workload: Workload, duration_s: float | None = None
         "ttft_s": _percentiles(ttft[completed]), "tpot_s": _percentiles(tpot[completed & (outt > 1)]),
         "e2e_s": _percentiles(e2e[completed]),
         "throughput_tokens_per_s": out_tokens / span,
-        "goodput_qps": float(met.sum()) / span, "slo_attainment": float(met.sum()) / workload.n,
+        "goodput_qps": float((met & (res["finish"] <= horizon)).sum()) / window if horizon > 0
+        else float(met.sum()) / span, "slo_attainment": float(met.sum()) / workload.n,
         "energy_j": energy, "j_per_request": energy / max(len(done), 1), "j_per_token": energy / max(out_tokens, 1),
         "avg_power_w": energy / span, "utilization": busy / span, "devices": ndev * cfg.replicas,
         "replicas": cfg.replicas, "preemptions": int(res["preempt"].sum()),
@@ -584,34 +585,33 @@ def simulate(cfg: SimConfig, workload: Workload, duration_s: float | None = None
         summary["saturation_note"] = (
             f"saturated: {workload.offered_qps:g} requests/s offered, {summary['achieved_qps']:.3g} served; the "
             f"queue grows without bound (median wait {q_late:.3g} s in the second half vs {q_early:.3g} s in the first)")
-    rows = []
-    for rep in reps:
-        rows += rep.tl
-    timeline = _timeline(rows, span, ndev * cfg.replicas, len(reps), cap)
+    timeline = _timeline([rep.tl for rep in reps], span, len(reps))
     conf = {k: (v if not isinstance(v, Scenario) else v.label()) for k, v in cfg.__dict__.items()}
     conf.update(arrivals=workload.arrivals, workload_requests=workload.n)
     return SimResult(requests=reqs, summary=summary, timeline=timeline, config=conf)
 
 
-def _timeline(rows: list[tuple], span: float, ndev: int, nrep: int, cap: float) -> pd.DataFrame:
-    """Iteration records -> fixed bins: busy fraction, mean power, mean running / waiting requests."""
+def _timeline(per_replica: list[list[tuple]], span: float, nrep: int) -> pd.DataFrame:
+    """Iteration records (start, duration, energy, busy, running, waiting) of each replica -> fixed bins: busy
+    fraction, mean power (W, all replicas), mean running / waiting requests. A record spread over bins shares
+    itself by overlap (its rates are uniform over its duration)."""
     bins = np.linspace(0.0, span, TIMELINE_BINS + 1)
-    busy = np.zeros(TIMELINE_BINS)
-    en = np.zeros(TIMELINE_BINS)
-    run = np.zeros(TIMELINE_BINS)
-    wait = np.zeros(TIMELINE_BINS)
-    if rows:
-        a = np.array([(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows], dtype=float)
-        mid = a[:, 0] + a[:, 1] / 2
-        idx = np.clip(np.searchsorted(bins, mid, side="right") - 1, 0, TIMELINE_BINS - 1)
-        np.add.at(busy, idx, a[:, 1] * a[:, 3])
-        np.add.at(en, idx, a[:, 2])
-        np.add.at(run, idx, a[:, 1] * a[:, 4])
-        np.add.at(wait, idx, a[:, 1] * a[:, 5])
+    acc = {k: np.zeros(TIMELINE_BINS) for k in ("busy", "energy", "running", "waiting")}
+    for rows in per_replica:
+        if not rows:
+            continue
+        a = np.array([r[:6] for r in rows], dtype=float)
+        ends = np.concatenate([[a[0, 0]], a[:, 0] + a[:, 1]])
+        for k, vals in (("busy", a[:, 1] * a[:, 3]), ("energy", a[:, 2]), ("running", a[:, 1] * a[:, 4]),
+                        ("waiting", a[:, 1] * a[:, 5])):
+            cum = np.concatenate([[0.0], np.cumsum(vals)])
+            at = np.interp(bins, ends, cum)  # the integral up to each bin edge
+            acc[k] += np.diff(at)
     width = np.diff(bins)
     width[width <= 0] = 1e-9
-    return pd.DataFrame({"t_s": bins[:-1], "busy_frac": busy / width / max(nrep, 1), "power_w": en / width,
-                         "running": run / width, "waiting": wait / width})
+    return pd.DataFrame({"t_s": bins[:-1], "busy_frac": acc["busy"] / width / max(nrep, 1),
+                         "power_w": acc["energy"] / width, "running": acc["running"] / width,
+                         "waiting": acc["waiting"] / width})
 
 
 def static_check(model: str, device: str, sc: Scenario, runtime: str | None = None) -> dict[str, float]:
