@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU environment: the pin lives here, not in pyproject, so a GPU user's torch is kept.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,scale]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -29,6 +29,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/sweep_bench.py
+	$(BIN)/python benchmarks/simulate_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("roofline", "kernels", "hwdb", "reports", "app")
-LAZY_OK = ("torch", "triton", "streamlit", "gemlite")  # gemlite: an optional Triton peer that touches CUDA at import
+LAZY_OK = ("torch", "triton", "streamlit", "gemlite", "ray")  # gemlite: an optional Triton peer that touches CUDA at
+# import; ray: the optional `scale` extra, imported only when a command is given --ray (roofline.engine.distribute)
 # The kernel families import torch and triton at their top: measuring code that needs one kernel module
 # (kernels.registry.load_all, the static inspection) imports it when it is needed, so the CLI starts fast.
 KERNEL_MODULES = ("kernels.attention", "kernels.ceilings", "kernels.quant", "kernels.sparse", "kernels.common")

@@ -6,6 +6,7 @@ Ray is an optional extra (``pip install .[scale]``); it is imported only when a 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,6 +14,22 @@ from roofline.errors import InputError
 
 LOCAL = "local"
 LOCAL_CPUS = 2  # a local cluster's size (tests and laptops: the machine has 2 cores)
+PROBE_TIMEOUT_S = 5.0  # Ray retries an unreachable GCS for minutes; a TCP probe answers first
+
+
+def _probe(address: str) -> None:
+    """A host:port (or ray://host:port) that accepts no TCP connection is refused at once, in one line."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"cannot parse Ray address {address!r} (use host:port, ray://host:port, auto or local)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as e:
+        raise InputError(f"cannot reach the Ray cluster at {address!r}: {e.strerror or e}") from None
 
 
 def _ray():
@@ -32,7 +49,10 @@ def connect(address: str | None) -> Any:
         if address in (None, "", LOCAL):
             ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
+            _probe(address)
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except InputError:
+        raise
     except Exception as e:  # ray raises ConnectionError, RuntimeError, ValueError... for an unreachable address
         raise InputError(f"cannot reach the Ray cluster at {address!r}: {type(e).__name__}: "
                          f"{' '.join(str(e).split())[:200]}") from None
