@@ -30,6 +30,7 @@ nav = st.navigation([
             url_path="selection"),
     st.Page(_PAGES / "energy.py", title="Energy and IPW", icon=":material/bolt:", url_path="energy"),
     st.Page(_PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page(_PAGES / "planning.py", title="Capacity planning", icon=":material/dns:", url_path="planning"),
 ])
 
 with st.sidebar:

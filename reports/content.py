@@ -22,6 +22,7 @@ from hwdb.schema import Device
 from reports.spec import METRICS, ReportSpec, Workload, display_path
 from roofline.engine.catalog import get_model
 from roofline.engine.model import compute_dtype_for
+from roofline.engine.plan import PlanRequest, plan
 from roofline.engine.predict import predict
 from roofline.engine.scenario import Scenario, parse_attention, parse_sparsity
 from roofline.engine.select import pareto_front, rank
@@ -29,6 +30,7 @@ from roofline.errors import InputError, RooflineError
 from roofline.fmt import si
 from roofline.provenance import DATASHEET, MEASURED
 from roofline.views import measured
+from roofline.views import planning as planning_views
 from roofline.views import verdict as views_verdict
 from roofline.views.common import field_label
 from roofline.views.hardware import model_provenance, roofline_lines
@@ -77,6 +79,7 @@ class ReportData:
     versions: tuple[tuple[str, str], ...]
     files: tuple[tuple[str, str], ...]  # (input file, sha256[:16])
     command: str
+    planning: dict | None = None  # {"table": views.planning.plan_table, "verdict": plan_verdict} or None
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -363,6 +366,7 @@ def gather(spec: ReportSpec, fmt: str = "html") -> ReportData:
     results = [rank_workload(spec, w, devices_all) for w in spec.workloads]
     measured, summary, runs = measured_section(spec)
     static = static_section(spec)
+    planning_out = planning_section(spec)
     files = [(f"spec {spec.path}", spec.sha256[:16])] if spec.sha256 else []
     for d in sorted(devices, key=lambda d: d.id):
         if d.path:
@@ -376,5 +380,19 @@ def gather(spec: ReportSpec, fmt: str = "html") -> ReportData:
         spec=spec, devices=tuple(devices), device_table=device_table(devices), device_roofs=device_roofs(devices),
         workloads=tuple(results), measured=measured, measured_summary=summary, runs=runs, static=static,
         sources=sources_table(devices, results, runs), assumptions=default_assumptions(spec, results),
-        versions=versions(), files=tuple(files), command=command_for(spec, fmt),
+        versions=versions(), files=tuple(files), command=command_for(spec, fmt), planning=planning_out,
     )
+
+
+def planning_section(spec: ReportSpec) -> dict | None:
+    """The spec's [planning]: the cheapest fleet for the first workload's model (modeled, simulated)."""
+    if not spec.planning:
+        return None
+    pl = spec.planning
+    req = PlanRequest(model=spec.workloads[0].model, qps=pl["qps"], slo_ttft_p99_s=pl["slo_ttft_p99_s"],
+                      slo_tpot_p99_s=pl["slo_tpot_p99_s"], devices=pl["devices"], objective=pl["objective"],
+                      duration_s=pl["duration_s"], runtime=spec.runtime if spec.runtime != "ideal" else "vllm")
+    out = plan(req)
+    return {"table": planning_views.plan_table(out, top=12),
+            "verdict": planning_views.plan_verdict(out, pl["qps"], pl["slo_ttft_p99_s"], pl["slo_tpot_p99_s"]),
+            "request": req}

@@ -278,7 +278,7 @@ def render_html(data: ReportData) -> str:
         data=data, spec=data.spec, workloads=workloads, summary=tables.summary_table(data),
         summary_lines=[tables.summary_line(data, wr) for wr in data.workloads], devices=tables.device_table(data), hw_roof=hw_roof,
         measured_summary=tables.measured_summary_table(data), measured_rows=tables.measured_table(data),
-        static_rows=tables.static_table(data),
+        static_rows=tables.static_table(data), planning_rows=tables.planning_table(data),
         runs=tables.runs_table(data), meas_fig=meas_fig, meas_roof=meas_roof, sources=tables.sources_table(data),
         versions=tables.versions_table(data), files=tables.files_table(data), plotly_js=get_plotlyjs(),
         metrics=METRICS,

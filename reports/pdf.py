@@ -296,6 +296,10 @@ def layout_pdf(data: ReportData) -> Doc:
             if data.static is not None:
                 doc.table(tables.static_table(data))
 
+        if data.planning:
+            doc.heading("Capacity plan", level=1)
+            doc.table(tables.planning_table(data))
+
         doc.heading("Assumptions", level=1)
         for a in data.assumptions:
             doc.para(f"• {a}", size=8.5)

@@ -42,7 +42,10 @@ SCENARIO_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 PHASES = ("prefill", "decode", "generate")
 
-_TOP = {"title", "description", "date", "author", "workload", "devices", "ranking", "traces", "assumptions"}
+_TOP = {"title", "description", "date", "author", "workload", "devices", "ranking", "traces", "assumptions",
+        "planning"}
+# [planning]: a capacity plan of the first workload's model (roofline.engine.plan over the serving simulator)
+_PLANNING = {"qps", "slo_ttft_p99_s", "slo_tpot_p99_s", "devices", "objective", "duration_s"}
 _WORKLOAD = {"name", "model", "slo_ttft_s", "slo_tpot_s", "note"} | set(SCENARIO_FIELDS)
 _DEVICES = {"ids"}
 _RANKING = {"by", "pareto_x", "pareto_y", "allow_tp", "detail", "runtime"}
@@ -77,6 +80,7 @@ class ReportSpec:
     date: str = ""  # printed only when the spec gives one
     author: str = ""
     assumptions: tuple[str, ...] = ()
+    planning: dict | None = None  # qps, slo_ttft_p99_s, slo_tpot_p99_s, devices, objective, duration_s
     path: str = ""  # as shown in the report (repo-relative where possible)
     text: str = ""  # the spec file verbatim
     sha256: str = ""
@@ -201,8 +205,30 @@ def parse_spec(raw: dict, name: str = "spec", text: str = "", path: str = "") ->
     if not isinstance(date, str):  # TOML dates parse to datetime; keep them as written
         date = date.isoformat() if hasattr(date, "isoformat") else str(date)
 
+    planning = None
+    if "planning" in raw:
+        pl = _check_keys(name, "planning", raw["planning"], _PLANNING)
+        planning = {}
+        for k in ("qps", "slo_ttft_p99_s", "slo_tpot_p99_s"):
+            v = pl.get(k)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                raise InputError(f"{_where(name, f'planning.{k}')}: expected a number > 0, got {v!r}")
+            planning[k] = float(v)
+        pd_ = pl.get("devices", list(ids))
+        if not isinstance(pd_, list) or not pd_ or not all(isinstance(x, str) and x for x in pd_):
+            raise InputError(f"{_where(name, 'planning.devices')}: expected a non-empty list of device ids")
+        planning["devices"] = tuple(pd_)
+        obj = pl.get("objective", "usd")
+        if obj not in ("usd", "joules", "devices"):
+            raise InputError(f"{_where(name, 'planning.objective')}: use usd, joules or devices, got {obj!r}")
+        planning["objective"] = obj
+        dur = pl.get("duration_s", 60.0)
+        if isinstance(dur, bool) or not isinstance(dur, (int, float)) or not dur > 0:
+            raise InputError(f"{_where(name, 'planning.duration_s')}: expected a number > 0, got {dur!r}")
+        planning["duration_s"] = float(dur)
+
     return ReportSpec(
-        title=title, workloads=workloads, devices=tuple(ids),
+        title=title, workloads=workloads, devices=tuple(ids), planning=planning,
         rank_by=_metric(name, "ranking.by", rk.get("by", "tokens_per_s")),
         pareto_x=_metric(name, "ranking.pareto_x", rk.get("pareto_x", "usd_per_mtok")),
         pareto_y=_metric(name, "ranking.pareto_y", rk.get("pareto_y", "tokens_per_s")),

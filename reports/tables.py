@@ -295,6 +295,22 @@ def static_table(data: ReportData) -> Table | None:
                    "read on a CPU, nothing run); measured / static > 1: slower than the compiled code predicts.")
 
 
+def planning_table(data: ReportData) -> Table | None:
+    """The capacity plan's candidates (modeled by the serving simulator), meeting the objectives first."""
+    if not data.planning:
+        return None
+    df = data.planning["table"]
+    cols = [("device", "", 1.0), ("layout", MODELED, 0.9), ("scheduler", "", 0.7), ("replicas", MODELED, 0.6),
+            ("devices", MODELED, 0.6), ("meets", MODELED, 0.5), ("p99 TTFT", MODELED, 0.7),
+            ("p99 TPOT", MODELED, 0.7), ("$/h", MODELED, 0.7), ("J / request", MODELED, 0.8)]
+    rows = [[r["device_id"], r["layout"], r["scheduler"], str(int(r["replicas"] or 0)), str(int(r["devices"] or 0)),
+             "yes" if r["meets_slo"] else "no", fnum(r["ttft_p99_s"], "s"), fnum(r["tpot_p99_s"], "s"),
+             "-" if r["usd_per_h"] != r["usd_per_h"] else f"{r['usd_per_h']:,.2f}", fnum(r["j_per_request"], "J")]
+            for _, r in df.iterrows()]
+    v = data.planning["verdict"]
+    return _t("Capacity plan", cols, rows, note=f"{v['headline']}: {v['reason']}. Runner-up: {v['runner_up']}.")
+
+
 def runs_table(data: ReportData) -> Table:
     cols = [("run id", "", 2.0), ("device", "", 2.0), ("host", "", 1.0), ("start", "", 1.5), ("rows", "", 0.5),
             ("command", "", 3.0)]

@@ -100,6 +100,20 @@ def _candidate(req: PlanRequest, device: str, tp: int, pp: int, ep: int, nodes: 
     return best or {**row, "replicas": 0, "devices": 0, "meets_slo": False, "note": "no replica count tried"}
 
 
+_UNITS = {"usd_per_h": ("USD/h", "costs"), "j_per_request": ("J a request", "spends"), "devices": ("devices", "needs")}
+
+
+def _lost(best: pd.Series, other: pd.Series, key: str) -> str:
+    """Why ``other`` ranks below ``best``: the objective, else the tie-breaks (energy, devices), in words."""
+    for k in dict.fromkeys((key, "j_per_request", "devices")):
+        a, b = float(best[k]), float(other[k])
+        if math.isfinite(a) and math.isfinite(b) and not math.isclose(a, b, rel_tol=1e-6):
+            unit, verb = _UNITS[k]
+            tie = "" if k == key else f"ties on {_UNITS[key][0]} and "
+            return f"{tie}{verb} {b - a:,.3g} {unit} more ({b:,.4g} vs {a:,.4g})"
+    return "ties on every criterion (listed second)"
+
+
 def candidates(req: PlanRequest) -> list[tuple]:
     """The (device, layout, policy) tasks of a plan, each with its starting replica count."""
     m = get_model(req.model)
@@ -154,13 +168,12 @@ def plan(req: PlanRequest, ray_address: str | None = None) -> dict[str, Any]:
     runner = others.iloc[0] if len(others) else (ok.iloc[1] if len(ok) > 1 else None)
     why = ""
     if runner is not None:
-        unit = {"usd": ("$/h", 1.0), "joules": ("J a request", 1.0), "devices": ("devices", 1.0)}[req.objective]
-        d = float(runner[key]) - float(best[key])
-        why = (f"{int(runner.replicas)} x {runner.layout} {runner.device_id} ({runner.scheduler}) also meets the "
-               f"objectives but needs {d:,.3g} {unit[0]} more ({float(runner[key]):,.4g} vs {float(best[key]):,.4g})")
+        why = f"{int(runner.replicas)} x {runner.layout} {runner.device_id} ({runner.scheduler}) also meets the " \
+              "objectives but " + _lost(best, runner, key)
     if req.objective == "usd" and ok[key].isna().any():
-        why += ("; " if why else "") + ("unpriced devices (no price in hwdb: "
-                                        + ", ".join(sorted(set(ok.loc[ok[key].isna(), "device_id"]))) + ") are not ranked on $")
+        why += ("; " if why else "") + ("devices without a price in hwdb ("
+                                        + ", ".join(sorted(set(ok.loc[ok[key].isna(), "device_id"])))
+                                        + ") are planned but not ranked on cost")
     rest = df.drop(ok.index)
     table = pd.concat([ok, rest]).reset_index(drop=True)
     return {"table": table, "best": best.to_dict(), "runner_up": None if runner is None else runner.to_dict(),

@@ -320,3 +320,12 @@ def test_compare_two_configurations(no_traces):
     assert any("what-if device" in w.value for w in ok(at).warning)
     at.selectbox(key="cmp_a_model").set_value("llama-3.1-70b").run()
     assert any("does not fit" in e.value for e in ok(at).error)
+
+
+# ------------------------------------------------------------------------------------------------ planning
+
+
+def test_capacity_planning_renders_a_verdict_and_the_timeline(no_traces):
+    at = ok(page("planning"))
+    assert any("devices" in h.value for h in at.subheader)
+    assert at.dataframe and len(at.dataframe) >= 3

@@ -141,3 +141,19 @@ def test_read_only_out_dir(tmp_path):
         assert list(ro.iterdir()) == []
     finally:
         ro.chmod(0o700)
+
+
+def test_planning_table_is_validated():
+    import pytest as _pt
+
+    from reports.spec import parse_spec
+    from roofline.errors import InputError as _IE
+
+    base = {"title": "t", "workload": [{"name": "w", "model": "llama-3.1-8b", "phase": "generate"}], "devices": {"ids": ["h100-sxm"]}}
+    s = parse_spec({**base, "planning": {"qps": 4, "slo_ttft_p99_s": 2, "slo_tpot_p99_s": 0.05}})
+    assert s.planning["devices"] == ("h100-sxm",) and s.planning["objective"] == "usd"
+    for bad, match in (({"qps": 0, "slo_ttft_p99_s": 2, "slo_tpot_p99_s": 0.05}, "planning.qps"),
+                       ({"qps": 4, "slo_ttft_p99_s": 2, "slo_tpot_p99_s": 0.05, "objective": "speed"}, "objective"),
+                       ({"qps": 4, "slo_ttft_p99_s": 2, "slo_tpot_p99_s": 0.05, "rate": 1}, "planning.rate")):
+        with _pt.raises(_IE, match=match):
+            parse_spec({**base, "planning": bad})
