@@ -149,7 +149,7 @@ def test_planning_table_is_validated():
     from reports.spec import parse_spec
     from roofline.errors import InputError as _IE
 
-    base = {"title": "t", "workload": [{"name": "w", "model": "llama-3.1-8b", "phase": "generate"}], "devices": {"ids": ["h100-sxm"]}}
+    base = {"title": "t", "workload": [{"name": "w", "model": "llama-3.1-8b", "phase": "generate", "batch": 1, "prompt_tokens": 128, "gen_tokens": 8}], "devices": {"ids": ["h100-sxm"]}}
     s = parse_spec({**base, "planning": {"qps": 4, "slo_ttft_p99_s": 2, "slo_tpot_p99_s": 0.05}})
     assert s.planning["devices"] == ("h100-sxm",) and s.planning["objective"] == "usd"
     for bad, match in (({"qps": 0, "slo_ttft_p99_s": 2, "slo_tpot_p99_s": 0.05}, "planning.qps"),
