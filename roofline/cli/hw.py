@@ -1,4 +1,4 @@
-"""`roofline hw list|show`: thin typer wrappers over roofline.engine.hw."""
+"""`roofline hw list|show|systems`: thin typer wrappers over roofline.engine.hw and hwdb.systems."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 import hwdb
+from hwdb.systems import get_system, load_systems
 from roofline.engine.hw import device_record, list_devices
 from roofline.fmt import dumps, si
 
@@ -81,6 +82,53 @@ def hw_show_cli(
                 + ", ".join(f"{k} matmul {si(v, 'op/s')}" for k, v in ms["matmul_ops_per_s"].items())
                 + (f", idle {ms['idle_power_w']:.1f} W ({ms['idle_state']})" if ms["idle_power_w"] else ""))
         c.print(f"  source: {ms['source']}")
+
+
+@hw_app.command("systems")
+def hw_systems_cli(
+    system_id: str = typer.Argument(None, metavar="[ID]", help="one system in full (its links and measurements)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+) -> None:
+    """Multi-device systems: devices a node, scale-up link, NICs, host link (one-way per device), measured collectives."""
+    systems = [get_system(system_id)] if system_id else sorted(load_systems().values(), key=lambda s: s.id)
+    recs = [system_record(s) for s in systems]
+    if as_json:
+        typer.echo(dumps(recs if not system_id else recs[0]))
+        return
+    t = Table(title=f"{len(systems)} systems (datasheet; bandwidths one-way per device)")
+    for col in ("id", "device", "a node", "domain", "link", "link BW", "NIC BW", "host link", "host BW",
+                "measured"):
+        t.add_column(col, justify="left" if col in ("id", "device", "link", "host link") else "right")
+    for s in systems:
+        t.add_row(s.id, s.device, str(s.devices_per_node), str(s.scaleup_domain), s.link,
+                  si(s.link_bw_bytes_per_s, "B/s"), si(s.nic_bw_bytes_per_s, "B/s") if s.nic_bw_bytes_per_s else "-",
+                  s.host_link or "-", si(s.host_bw_bytes_per_s, "B/s") if s.host_bw_bytes_per_s else "-",
+                  str(len(s.collectives)))
+    c = Console(width=200)
+    c.print(t)
+    if system_id:
+        for m in systems[0].collectives:
+            bw = si(m.busbw_bytes_per_s, "B/s") + " busbw" if m.busbw_bytes_per_s else ""
+            lat = si(m.latency_s, "s") if m.latency_s else ""
+            c.print(f"  {m.collective} on {m.n_devices} ({m.nodes} node(s)), {m.algo}: {bw} {lat} "
+                    f"[{systems[0].sources[m.source].url}]")
+
+
+def system_record(s) -> dict:
+    """A system as a plain record; every figure with its source."""
+    def cited(f: str, v):
+        if v is None:
+            return None
+        src = s.source_of(f)
+        return {"value": v, "kind": "datasheet", "source": src.title, "url": src.url}
+
+    return {"id": s.id, "name": s.name, "device": s.device, "devices_per_node": s.devices_per_node,
+            "max_nodes": s.max_nodes, "scaleup_domain": s.scaleup_domain, "link": s.link,
+            "link_bw_bytes_per_s": cited("scale_up.bw_bytes_per_s", s.link_bw_bytes_per_s),
+            "nic": s.nic, "nic_bw_bytes_per_s": cited("scale_out.bw_bytes_per_s", s.nic_bw_bytes_per_s),
+            "host_link": s.host_link, "host_bw_bytes_per_s": cited("host.bw_bytes_per_s", s.host_bw_bytes_per_s),
+            "host_memory_bytes": cited("host.memory_bytes", s.host_memory_bytes), "notes": s.notes,
+            "collectives": [{**m.__dict__, "kind": "measured", "url": s.sources[m.source].url} for m in s.collectives]}
 
 
 def register(app: typer.Typer) -> None:

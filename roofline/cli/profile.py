@@ -27,6 +27,7 @@ from roofline.cli.serving import calibrate_runtime
 from roofline.errors import InputError
 from roofline.fmt import dumps, si
 from roofline.measure import traces
+from roofline.measure.fleet import profile_fleet
 from roofline.measure.kineto import (
     by_kind,
     check_device_for,
@@ -88,11 +89,28 @@ def profile_cli(
                                       help="label the rows --device even when this host is not that device "
                                            "(marked forced in manifest and rows; never calibrated)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON document (progress goes to stderr)"),
+    ray: str = typer.Option(None, "--ray", help="profile every GPU node of a Ray cluster (ADDRESS, or 'local') "
+                                                "and gather the rows into one run"),
 ) -> None:
     """Time the suite's kernels vs their peers, meter energy, write traces/<run-id>/."""
 
     if force_device and not device:
         raise InputError("--force-device needs --device ID")
+    if ray is not None:
+        if device or force_device:
+            raise InputError("--ray matches each node's own device: --device / --force-device do not apply")
+        cfg = ProfileConfig(suite=suite, kernels=validate.name_list("--kernels", kernels), out=out, energy=energy,
+                            window_s=window_s, trials=trials, target_s=target_s, ncu=ncu,
+                            ncu_kernels=validate.name_list("--ncu-kernels", ncu_kernels), use_gpu=not cpu)
+        res = profile_fleet(cfg, ray or "local")
+        if as_json:
+            typer.echo(dumps({"path": res["path"], "run_id": res["run_id"], "nodes": res["nodes"],
+                              "rows": len(res["rows"]), "warnings": res["warnings"]}))
+        else:
+            _err.print(f"fleet: {len(res['nodes'])} node(s), {len(res['rows'])} rows -> {res['path']}")
+            for n in res["nodes"]:
+                _err.print(f"  {n['host']}: {n['device_id'] or n['device_name']} ({n['run_id']})")
+        return
     cfg = ProfileConfig(suite=suite, kernels=validate.name_list("--kernels", kernels), device=device, out=out,
                         energy=energy, window_s=window_s, trials=trials, target_s=target_s, ncu=ncu,
                         ncu_kernels=validate.name_list("--ncu-kernels", ncu_kernels), use_gpu=not cpu,
