@@ -250,8 +250,10 @@ class _Replica:
             return t, e * self.ndev
         m = max(1, min(pp, int(n_dec) + len(chunks)))
         t, e = self.sm.cost(n_dec / m, pos / m, posw / m, [(c / m, p0) for c, p0 in chunks], rows / m)
-        wall = pp * t if n_dec else (m + pp - 1) * t
-        return wall, self.ndev * (m * e + self.sm.idle_w * (wall - m * t))
+        step = self.sm.step_s  # the runtime's per-iteration host cost is paid once, not a micro-batch
+        t0, e0 = t - step, e - self.sm.idle_w * step
+        wall = (pp * t0 if n_dec else (m + pp - 1) * t0) + step
+        return wall, self.ndev * (m * e0 + self.sm.idle_w * (wall - m * t0))
 
     def run(self, arr: np.ndarray, prompt: np.ndarray, out: np.ndarray, horizon: float) -> dict[str, np.ndarray]:
         cfg, E, blk = self.cfg, self.E, float(self.cfg.kv_block)
