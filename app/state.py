@@ -193,11 +193,13 @@ def curves(model_id: str, device_id: str, scenario, batches: tuple[int, ...], co
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def ranking(model_id: str, scenario, device_ids: tuple[str, ...], by: str, slo_ttft_s: float | None,
-            slo_tpot_s: float | None, allow_tp: bool, runtime: str | None = None):
+            slo_tpot_s: float | None, allow_tp: bool, runtime: str | None = None, cost_basis: str = "cloud",
+            include_unreliable: bool = False):
     """(select.rank() frame, None) or (None, readable reason); cached per selection."""
     try:
         return rank(model_id, scenario, [devices()[i] for i in device_ids], by=by, slo_ttft_s=slo_ttft_s,
-                    slo_tpot_s=slo_tpot_s, allow_tp=allow_tp, runtime=runtime), None
+                    slo_tpot_s=slo_tpot_s, allow_tp=allow_tp, runtime=runtime, cost_basis=cost_basis,
+                    include_unreliable=include_unreliable), None
     except RooflineError as e:
         return None, str(e)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hwdb.schema import (
+    COST_BASES,
     DTYPES,
     KINDS,
     VECTOR_DTYPES,
@@ -20,8 +21,10 @@ from hwdb.schema import (
     HwdbError,
     ImplCurve,
     Measured,
+    Price,
     Source,
     frozen_map,
+    reference_price,
 )
 from roofline.errors import UnknownNameError
 
@@ -29,7 +32,8 @@ DEVICES_DIR = Path(__file__).parent / "devices"
 MEASURED_DIR = Path(__file__).parent / "measured"
 
 _TOP = {"id", "name", "vendor", "kind", "release_year", "source", "notes", "sources", "memory", "caches",
-        "peak_ops_per_s", "vector_ops_per_s", "sparsity", "power", "interconnect", "price", "compute"}
+        "peak_ops_per_s", "vector_ops_per_s", "sparsity", "power", "interconnect", "price", "prices", "compute",
+        "unreliable"}
 # table -> (numeric fields required, numeric fields optional, other allowed keys)
 _TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
     "memory": ({"capacity_bytes", "bw_bytes_per_s"}, {"vendor_capacity_bytes"}, {"type"}),
@@ -136,6 +140,15 @@ def parse_device(path: Path, raw: dict) -> Device:
         fs["sparsity.two_four"] = _source_key(path, "sparsity.two_four", raw["sparsity"].get("source"), sources)
     if ("msrp_usd" in price or "cloud_usd_per_h" in price) and not price.get("date"):
         raise _err(path, "price.date", "a price needs the date it was quoted")
+    prices = _legacy_prices(raw, price, fs, sources) + _prices(path, raw, sources)
+    for basis in COST_BASES:
+        if sum(q.reference for q in prices if q.basis == basis) > 1:
+            raise _err(path, "prices", f"more than one {basis} price is marked reference")
+    unreliable = _unreliable(path, raw, fs)
+    for f, basis in (("price.cloud_usd_per_h", "cloud"), ("price.msrp_usd", "owned")):
+        ref = reference_price(prices, basis)
+        if ref is not None:  # the reference quote's source answers source_of("price.<field>")
+            fs[f] = ref.source
 
     peaks, peak_notes = _rates(path, raw, "peak_ops_per_s", DTYPES, "peak", sources, fs, required=True)
     vector, _ = _rates(path, raw, "vector_ops_per_s", VECTOR_DTYPES, "vector", sources, fs, required=False)
@@ -163,13 +176,81 @@ def parse_device(path: Path, raw: dict) -> Device:
         memory_type=str(mem.get("type", "")), peak_ops_per_s=frozen_map(peaks), caches=tuple(caches),
         sparse_2_4=two_four, tdp_w=power["tdp_w"], idle_w=power.get("idle_w"),
         interconnect=str(ic.get("name", "")), interconnect_bw_bytes_per_s=ic.get("bw_bytes_per_s"),
-        msrp_usd=price.get("msrp_usd"), cloud_usd_per_h=price.get("cloud_usd_per_h"),
-        price_date=str(price.get("date", "")), sources=frozen_map(sources), field_sources=frozen_map(fs),
+        msrp_usd=_ref_usd(prices, "owned"), cloud_usd_per_h=_ref_usd(prices, "cloud"),
+        price_date=_ref_date(prices), sources=frozen_map(sources), field_sources=frozen_map(fs),
         peak_notes=frozen_map(peak_notes), notes=str(raw.get("notes", "")), path=str(path),
         vector_ops_per_s=frozen_map(vector), vendor_memory_bytes=mem.get("vendor_capacity_bytes"),
         sm_count=int(comp["sm_count"]) if "sm_count" in comp else None, boost_clock_hz=comp.get("boost_clock_hz"),
         schedulers_per_sm=int(comp["schedulers_per_sm"]) if "schedulers_per_sm" in comp else None,
+        prices=tuple(prices), unreliable=frozen_map(unreliable),
     )
+
+
+_PRICE_KEYS = {"basis", "usd", "provider", "date", "source", "note", "reference"}
+
+
+def _legacy_prices(raw: dict, price: dict, fs: dict[str, str], sources: dict[str, Source]) -> list[Price]:
+    """The one-per-basis ``[price]`` table as quotes, like any other (``Device.reference_price`` picks)."""
+    out = []
+    for f, basis in (("cloud_usd_per_h", "cloud"), ("msrp_usd", "owned")):
+        if f in price:
+            key = fs[f"price.{f}"]
+            out.append(Price(basis, price[f], sources[key].title, str(price.get("date", "")), key,
+                             str(raw["price"].get("note", ""))))
+    return out
+
+
+def _prices(path: Path, raw: dict, sources: dict[str, Source]) -> list[Price]:
+    rp = raw.get("prices", [])
+    if not isinstance(rp, list):
+        raise _err(path, "prices", "must be an array of tables ([[prices]])")
+    out = []
+    for i, q in enumerate(rp):
+        where = f"prices[{i}]"
+        if not isinstance(q, dict):
+            raise _err(path, where, "must be a table")
+        extra = set(q) - _PRICE_KEYS
+        if extra:
+            raise _err(path, f"{where}.{sorted(extra)[0]}", "unknown field")
+        if q.get("basis") not in COST_BASES:
+            raise _err(path, f"{where}.basis", f"must be one of {', '.join(COST_BASES)}, got {q.get('basis')!r}")
+        usd = _num(path, f"{where}.usd", q.get("usd"))
+        if not isinstance(q.get("date"), str) or not q["date"].strip():
+            raise _err(path, f"{where}.date", "a price needs the date it was quoted")
+        if not isinstance(q.get("provider"), str) or not q["provider"].strip():
+            raise _err(path, f"{where}.provider", "a price needs its provider or seller")
+        key = _source_key(path, f"{where}.source", q.get("source"), sources)
+        ref = q.get("reference", False)
+        if not isinstance(ref, bool):
+            raise _err(path, f"{where}.reference", "must be true or false")
+        out.append(Price(q["basis"], usd, q["provider"].strip(), q["date"].strip(), key, str(q.get("note", "")), ref))
+    return out
+
+
+def _unreliable(path: Path, raw: dict, fs: dict[str, str]) -> dict[str, str]:
+    """``[unreliable]``: field = "why": a field whose number is filled but not to be trusted (a placeholder)."""
+    t = raw.get("unreliable", {})
+    if not isinstance(t, dict):
+        raise _err(path, "unreliable", "must be a table of field = \"reason\"")
+    out = {}
+    for f, why in t.items():
+        if not isinstance(why, dict) or set(why) - {"reason"} or not isinstance(why.get("reason"), str) \
+                or not why["reason"].strip():
+            raise _err(path, f"unreliable.{f}", 'must be {reason = "why the figure is not to be trusted"}')
+        if f not in fs and f not in ("price.cloud", "price.owned"):
+            raise _err(path, f"unreliable.{f}", f"names no field of this device (known: {', '.join(sorted(fs))})")
+        out[f] = why["reason"].strip()
+    return out
+
+
+def _ref_usd(prices: list[Price], basis: str) -> float | None:
+    q = reference_price(prices, basis)
+    return None if q is None else q.usd
+
+
+def _ref_date(prices: list[Price]) -> str:
+    refs = [reference_price(prices, b) for b in COST_BASES]
+    return next((q.date for q in refs if q is not None), "")
 
 
 def _rates(path: Path, raw: dict, table: str, dtypes: tuple[str, ...], prefix: str, sources: dict[str, Source],

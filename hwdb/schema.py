@@ -31,6 +31,58 @@ class Source:
     date: str = ""
 
 
+COST_BASES: tuple[str, ...] = ("cloud", "owned")
+
+
+@dataclass(frozen=True)
+class Price:
+    """One public, dated price. basis "cloud": on-demand USD an hour for ONE device (host included, as the
+    provider rents it); "owned": the purchase (list / street) price of one device, USD."""
+
+    basis: str
+    usd: float
+    provider: str
+    date: str
+    source: str  # key into the device's [sources]
+    note: str = ""
+    reference: bool = False  # the one the rankings use for its basis (else the median-priced entry)
+
+
+CURRENT_MONTHS = 12  # quotes within a year of a basis' newest quote make its "current market"
+
+
+def quote_month(date: str) -> int | None:
+    """'2026-09', '2026-09-20' or '2024' as months since year 0 (a bare year counts as its January); None for
+    an undated quote ('undated', 'n.d.')."""
+    parts = str(date).strip().split("-")
+    try:
+        year = int(parts[0])
+        month = int(parts[1]) if len(parts) > 1 else 1
+    except ValueError:
+        return None
+    return year * 12 + month - 1 if 1900 < year < 3000 and 1 <= month <= 12 else None
+
+
+def reference_price(prices: tuple[Price, ...] | list[Price], basis: str) -> Price | None:
+    """The quote a ranking on ``basis`` uses: the one marked ``reference``; else the median of the current
+    market (the dated quotes within CURRENT_MONTHS of the newest one; undated quotes only when nothing is
+    dated), the lower of the two middle quotes on an even count. An actual quote, so it keeps its provider,
+    date and source; None when the basis has no quote."""
+    qs = [q for q in prices if q.basis == basis]
+    if not qs:
+        return None
+    marked = [q for q in qs if q.reference]
+    if marked:
+        return marked[0]
+    months = {id(q): quote_month(q.date) for q in qs}
+    dated = [q for q in qs if months[id(q)] is not None]
+    if dated:
+        newest = max(months[id(q)] for q in dated)
+        qs = [q for q in dated if months[id(q)] >= newest - CURRENT_MONTHS]
+    qs.sort(key=lambda q: (q.usd, q.provider))
+    return qs[(len(qs) - 1) // 2]
+
+
 @dataclass(frozen=True)
 class Cache:
     name: str
@@ -120,6 +172,18 @@ class Device:
     sm_count: int | None = None  # streaming multiprocessors (compute units) enabled
     boost_clock_hz: float | None = None  # maximum boost clock of the SMs
     schedulers_per_sm: int | None = None  # warp schedulers a SM (instructions issued a cycle a SM)
+    prices: tuple[Price, ...] = ()  # every public quote: [price] (legacy, one per basis) and [[prices]]
+    unreliable: Mapping[str, str] = field(default_factory=dict)  # field (e.g. "power.tdp_w") -> why it is not trusted
+
+    def reference_price(self, basis: str) -> Price | None:
+        """The price a ranking on ``basis`` uses (``reference_price``); None when the basis has no quote."""
+        return reference_price(self.prices, basis)
+
+    def unreliable_reason(self, *fields: str) -> str:
+        """The reasons (joined) why any of ``fields`` (field names or prefixes such as "price.") is not trusted."""
+        out = [f"{f}: {why}" for f, why in sorted(self.unreliable.items())
+               if any(f == x or (x.endswith(".") and f.startswith(x)) for x in fields)]
+        return "; ".join(out)
 
     def peak(self, dtype: str) -> float | None:
         """Dense peak ops/s for a dtype, or None when the device does not support it."""

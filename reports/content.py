@@ -209,7 +209,7 @@ def rank_workload(spec: ReportSpec, w: Workload, devices: dict[str, Device]) -> 
         raise InputError(f"workload {w.name!r}: {e}") from None
     cands = [devices[i] for i in spec.devices]
     df = rank(model, scen, devices=cands, by=spec.rank_by, slo_ttft_s=w.slo_ttft_s, slo_tpot_s=w.slo_tpot_s,
-              allow_tp=spec.allow_tp, runtime=spec.runtime)
+              allow_tp=spec.allow_tp, runtime=spec.runtime, cost_basis=spec.cost_basis)
     mins = [m for m in (spec.pareto_x, spec.pareto_y) if METRICS[m][0] == "min"]
     maxs = [m for m in (spec.pareto_x, spec.pareto_y) if METRICS[m][0] == "max"]
     df = pareto_front(df, minimize=mins, maximize=maxs)  # only devices that fit can be on the front

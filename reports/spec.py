@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import hwdb
+from hwdb.schema import COST_BASES
 from roofline.engine.catalog import get_model
 from roofline.engine.runtime import DEFAULT_RUNTIME, get_profile
 from roofline.engine.select import RANK_KEYS
@@ -48,7 +49,7 @@ _TOP = {"title", "description", "date", "author", "workload", "devices", "rankin
 _PLANNING = {"qps", "slo_ttft_p99_s", "slo_tpot_p99_s", "devices", "objective", "duration_s"}
 _WORKLOAD = {"name", "model", "slo_ttft_s", "slo_tpot_s", "note"} | set(SCENARIO_FIELDS)
 _DEVICES = {"ids"}
-_RANKING = {"by", "pareto_x", "pareto_y", "allow_tp", "detail", "runtime"}
+_RANKING = {"by", "pareto_x", "pareto_y", "allow_tp", "detail", "runtime", "cost_basis"}
 _TRACES = {"runs"}
 
 
@@ -75,6 +76,7 @@ class ReportSpec:
     allow_tp: bool = True
     detail: int = 3  # devices per workload that get a latency/energy breakdown and a roofline
     runtime: str = DEFAULT_RUNTIME  # the runtime profile every prediction of the report uses
+    cost_basis: str = "cloud"  # cloud | owned: the basis of every $ figure of the report (TCO defaults: engine.cost)
     trace_runs: tuple[str, ...] = ()
     description: str = ""
     date: str = ""  # printed only when the spec gives one
@@ -121,6 +123,12 @@ def _metric(name: str, where: str, v: Any) -> str:
     known = _rank_keys()
     if v not in known:
         raise UnknownNameError(f"ranking metric ({where})", v, list(known))
+    return v
+
+
+def _cost_basis(name: str, v: Any) -> str:
+    if v not in COST_BASES:
+        raise InputError(f"{_where(name, 'ranking.cost_basis')}: expected one of {', '.join(COST_BASES)}, got {v!r}")
     return v
 
 
@@ -234,6 +242,7 @@ def parse_spec(raw: dict, name: str = "spec", text: str = "", path: str = "") ->
         pareto_y=_metric(name, "ranking.pareto_y", rk.get("pareto_y", "tokens_per_s")),
         allow_tp=allow_tp, detail=detail, trace_runs=tuple(runs),
         runtime=get_profile(_str(name, "ranking.runtime", rk.get("runtime", DEFAULT_RUNTIME))).name,
+        cost_basis=_cost_basis(name, rk.get("cost_basis", "cloud")),
         description=_str(name, "description", raw.get("description"), False),
         date=date, author=_str(name, "author", raw.get("author"), False), assumptions=tuple(assumptions),
         path=path, text=text, sha256=hashlib.sha256(text.encode()).hexdigest() if text else "",

@@ -118,13 +118,17 @@ def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
     no_tpot = prefill_only(wr)
     cols = [("rank", "", 0.5), ("device", "", 2.6), ("TP", "", 0.4), ("fits", MODELED, 0.5),
             ("TTFT", MODELED, 0.9)] + ([] if no_tpot else [("TPOT", MODELED, 0.9)]) + [
-            ("tokens/s", MODELED, 0.9), ("USD/Mtok", MODELED, 0.9), ("J/token", MODELED, 0.9),
+            ("tokens/s", MODELED, 0.9), (f"USD/Mtok ({data.spec.cost_basis})", MODELED, 0.9), ("J/token", MODELED, 0.9),
             ("IPW (/W)", MODELED, 0.8), ("SLO", MODELED, 0.6), ("Pareto", MODELED, 0.6), ("note", "", 2.6)]
     rows, hl = [], []
     for _, r in wr.ranking.iterrows():
         note = "" if bool(r["fits"]) else str(r.get("fit_reason", "") or "does not fit")
         if bool(r["fits"]):
             note = miss_note(r, wr.workload.slo_ttft_s, wr.workload.slo_tpot_s) or note
+            if str(r.get("unreliable", "") or ""):
+                note = (note + "; " if note else "") + f"not ranked: {r['unreliable']}"
+            if pd.isna(r.get("usd_per_mtok")):
+                note = (note + "; " if note else "") + f"no public {spec.cost_basis} price"
         rank = "-" if pd.isna(r["rank"]) else str(int(r["rank"]))
         rows.append([rank, str(r["name"]), str(int(r["tp"])) if pd.notna(r.get("tp")) else "1", _b(r["fits"]),
                      fnum(r["ttft_s"], "s")] + ([] if no_tpot else [fnum(r["tpot_s"], "s")]) + [

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import tomllib
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-from roofline.errors import InputError, UnknownNameError
+from roofline.errors import DataFileError, InputError, UnknownNameError
 
 
 def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
@@ -121,3 +123,17 @@ def keys(what: str, table: Any, allowed: Iterable[str]) -> dict:
         if k not in allowed:
             raise InputError(f"{what}.{k}: unknown field (allowed: {', '.join(sorted(allowed))})")
     return table
+
+
+def toml_file(path: str | Path) -> dict:
+    """A TOML data file as a dict; DataFileError in one line naming the file when it cannot be read or parsed."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise DataFileError(f"{p.name}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise DataFileError(f"{p.name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DataFileError(f"{p}: cannot read: {e.strerror or e}") from None

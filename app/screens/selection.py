@@ -65,7 +65,18 @@ state.init("se_runtime", DEFAULT_RUNTIME, options=runtime_names())
 st.selectbox("runtime profile", runtime_names(), key="se_runtime",
              help=f"serving-runtime efficiencies and costs fitted on published measurements ({DEFAULT_RUNTIME} = "
                   "the device ceilings, the default); each figure carries its 80% band (columns *_lo / *_hi)")
-ranked, err = state.ranking(model.id, scenario, cands, ss.se_by, slo_ttft, slo_tpot, ss.se_tp, ss.se_runtime)
+state.init("se_basis", "cloud", options=["cloud", "owned"])
+state.init("se_unreliable", False)
+b1, b2 = st.columns(2)
+b1.segmented_control("cost basis", ["cloud", "owned"], key="se_basis",
+                     help="cloud: on-demand $/h of one device (the current-market median of cited quotes); owned: "
+                          "purchase price over 3 years of 24/7 use + 30% host share + power at $0.10/kWh x PUE 1.3. "
+                          "Never mixed: a device without a quote on this basis gets no $ figure.")
+b2.toggle("rank placeholder figures too", key="se_unreliable",
+          help="hwdb marks some figures unreliable (e.g. TPU chip power, unpublished): left out of rankings on them")
+state.sync("se_basis", "se_unreliable")
+ranked, err = state.ranking(model.id, scenario, cands, ss.se_by, slo_ttft, slo_tpot, ss.se_tp, ss.se_runtime,
+                            ss.se_basis or "cloud", bool(ss.se_unreliable))
 if ranked is None:
     st.error(f"Cannot rank: {err}")
     st.stop()
@@ -104,8 +115,8 @@ st.dataframe(charts.styled(shown, {"rank": "", "tp": "", "tokens_per_s": "tok/s"
                  "tokens_per_s": st.column_config.Column("tokens/s"),
                  "ttft_s": st.column_config.Column("TTFT"),
                  "tpot_s": st.column_config.Column("TPOT"),
-                 "usd_per_mtok": st.column_config.Column("$/M tok",
-                                                         help="cloud $/h, else MSRP over 3 years (datasheet)"),
+                 "usd_per_mtok": st.column_config.Column(f"$/M tok ({ss.se_basis or 'cloud'})",
+                                                         help="on the cost basis chosen above (datasheet quotes)"),
                  "j_per_token": st.column_config.Column("J/token"),
                  "ipw": st.column_config.Column("IPW", help="accuracy / mean power (per W)"),
                  "meets_slo": st.column_config.CheckboxColumn("meets SLO"),
@@ -114,6 +125,11 @@ st.dataframe(charts.styled(shown, {"rank": "", "tp": "", "tokens_per_s": "tok/s"
 st.caption(f"Pareto = no other device that fits is at least as good on all of {selection.PARETO_AXES[ss.se_x][0]}, "
            f"{selection.PARETO_AXES[ss.se_y][0]} and {selection.PARETO_AXES[ss.se_z][0]} and better on one (the "
            "chart's three axes). Rank '—': does not fit or misses the SLO (see the columns and the reason).")
+apart = ranked[ranked["fits"] & ranked["rank"].isna() & (ranked["unreliable"].astype(str) != "")]
+if len(apart):
+    st.warning(f"Not ranked by {selection.RANK_LABELS[ss.se_by].split(' (')[0]} (the figure rests on a placeholder; "
+               "the toggle above ranks them): " + "; ".join(f"**{r.device_id}**: {r.unreliable}"
+                                                          for r in apart.itertuples()))
 
 st.subheader("Pareto: cost vs speed vs energy")
 c1, c2, c3 = st.columns(3)

@@ -30,7 +30,8 @@ def hw_list_cli(
     for col in ("id", "name", "kind", "mem", "BW", "fp32", "bf16", "fp8", "int8", "TDP", "price"):
         t.add_column(col, justify="left" if col in ("id", "name", "kind") else "right")
     for d in devs:
-        price = f"${d.msrp_usd:,.0f}" if d.msrp_usd else (f"${d.cloud_usd_per_h:.2f}/h" if d.cloud_usd_per_h else "-")
+        price = " · ".join(x for x in (f"${d.cloud_usd_per_h:.2f}/h" if d.cloud_usd_per_h else "",
+                                        f"${d.msrp_usd:,.0f}" if d.msrp_usd else "") if x) or "-"
         t.add_row(d.id, d.name, d.kind, si(d.memory_bytes, "B"), si(d.mem_bw_bytes_per_s, "B/s"),
                   si(d.peak("fp32"), "F/s"), si(d.peak("bf16"), "F/s"), si(d.peak("fp8"), "F/s"),
                   si(d.peak("int8"), "op/s"), f"{d.tdp_w:.0f} W", price)
@@ -72,10 +73,19 @@ def hw_show_cli(
         bw = f" {si(ic['bw_bytes_per_s']['value'], 'B/s')}" if ic["bw_bytes_per_s"] else ""
         c.print(f"interconnect: {ic['name']}{bw}")
     pr = rec["price"]
-    if pr["msrp_usd"]:
-        c.print(f"MSRP: ${pr['msrp_usd']['value']:,.0f} ({pr['date']})  [{pr['msrp_usd']['source']}]")
-    if pr["cloud_usd_per_h"]:
-        c.print(f"cloud: ${pr['cloud_usd_per_h']['value']:.2f}/h ({pr['date']})  [{pr['cloud_usd_per_h']['source']}]")
+    for basis, q in pr["reference"].items():
+        if q is None:
+            c.print(f"{basis} price: none public")
+            continue
+        val = f"${q['usd']:.2f}/h a device" if basis == "cloud" else f"${q['usd']:,.0f} a device"
+        c.print(f"{basis} price (reference): {val}, {q['provider']} ({q['date']})  [{q['url']}]")
+    others = [q for q in pr["quotes"] if q not in pr["reference"].values()]
+    if others:
+        c.print("  other quotes: " + "; ".join(
+            f"{q['basis']} ${q['usd']:,.2f}{'/h' if q['basis'] == 'cloud' else ''} {q['provider']} ({q['date']})"
+            for q in others))
+    for f, why in rec["unreliable"].items():
+        c.print(f"[yellow]unreliable[/yellow] {f}: {why}")
     ms = rec["measured"]
     if ms:
         c.print(f"[bold]measured[/bold] ({ms['run_id']}, {ms['date']}): copy {si(ms['copy_bw_bytes_per_s'], 'B/s')}, "

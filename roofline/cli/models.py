@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.table import Table
 
 import hwdb
+from hwdb.schema import COST_BASES
 from roofline import validate
 from roofline.engine.catalog import get_model, load_models
 from roofline.engine.collectives import default_links
+from roofline.engine.cost import Tco
 from roofline.engine.parallel import legal_layouts
 from roofline.engine.predict import predict
 from roofline.engine.runtime import DEFAULT_RUNTIME, get_profile, runtime_names
@@ -129,7 +131,7 @@ def serving_features(m, sc, pp: int, ep: int, nodes: int | None, spec: str | Non
 
 
 def auto_layout(m, device: str, sc, objective: str, devices_n: int | None, runtime: str, system: str | None,
-                allow_pcie_tp: bool, calibrated: bool = True):
+                allow_pcie_tp: bool, calibrated: bool = True, cost_basis: str = "cloud", tco: Tco | None = None):
     """--parallel auto: the best legal layout (by ``objective``) of ``devices_n`` devices, or of the fewest that
     fit. Returns (prediction, every tried prediction)."""
     dev = hwdb.get(device)
@@ -142,7 +144,7 @@ def auto_layout(m, device: str, sc, objective: str, devices_n: int | None, runti
                          f"{links.system_id} (heads {m.heads}, KV heads {m.kv_heads}, layers {m.layers}"
                          + (f", experts {m.experts}" if m.is_moe else "") + f"; {links.per_node} devices a node)")
     tried = [predict(m, dev, x.apply(sc), calibrated=calibrated, runtime=runtime, system=system,
-                     allow_pcie_tp=allow_pcie_tp) for x in lays]
+                     allow_pcie_tp=allow_pcie_tp, cost_basis=cost_basis, tco=tco) for x in lays]
     fits = [q for q in tried if q.fits]
     if not fits:
         return tried[-1], tried
@@ -211,6 +213,13 @@ def predict_cli(
                                                          "float (fp8/fp4)"),
     runtime: str = _O(DEFAULT_RUNTIME, "--runtime", help="runtime profile: " + ", ".join(runtime_names())
                       + " (or a profile .toml)"),
+    cost_basis: str = _O("cloud", "--cost-basis", help="cloud (on-demand $/h) or owned (TCO: price over --years "
+                                                        "at --utilization + power); never mixed"),
+    years: float = _O(3.0, "--years", help="owned: depreciation years"),
+    utilization: float = _O(1.0, "--utilization", help="owned: share of hours serving (0..1]"),
+    usd_per_kwh: float = _O(0.10, "--usd-per-kwh", help="owned: electricity price"),
+    pue: float = _O(1.3, "--pue", help="owned: data-centre power usage effectiveness"),
+    host_share: float = _O(0.30, "--host-share", help="owned: host/network/rack as a share of the device price"),
     per_op: bool = _O(False, "--per-op", help="include the per-op rows"),
     as_json: bool = _O(False, "--json", help="print one JSON document"),
     as_csv: bool = _O(False, "--csv", help="print CSV (per-op rows with --per-op, else one totals row)"),
@@ -222,15 +231,17 @@ def predict_cli(
     m, sc = build_scenario(model, phase, batch, prompt, gen, wbits, abits, kvbits, group, sparsity, attention, tp,
                            mlp_active, head_active, number_format)
     sc = serving_features(m, sc, pp, ep, nodes, spec, prefix_hit, offload, kv_block)
+    tco = cost_options(cost_basis, years, utilization, usd_per_kwh, pue, host_share)
     if parallel is not None:
         validate.choice("--parallel", parallel, ["auto"])
         validate.choice("--objective", objective, list(RANK_KEYS))
-        p, _ = auto_layout(m, device, sc, objective, devices_n, runtime, system, allow_pcie_tp, not uncalibrated)
+        p, _ = auto_layout(m, device, sc, objective, devices_n, runtime, system, allow_pcie_tp, not uncalibrated,
+                           cost_basis, tco)
     else:
         if devices_n is not None:
             raise InputError("--devices needs --parallel auto (or give --tp / --pp / --ep)")
         p = predict(m, device, sc, calibrated=not uncalibrated, runtime=runtime, system=system,
-                    allow_pcie_tp=allow_pcie_tp)
+                    allow_pcie_tp=allow_pcie_tp, cost_basis=cost_basis, tco=tco)
     if as_json:
         typer.echo(dumps(p.to_dict(include_ops=per_op)))
         return
@@ -260,6 +271,10 @@ def predict_cli(
                + f", {p.price_basis}")
     c.print(f"energy {banded(p, 'energy_j', 'J')}, {banded(p, 'j_per_token', 'J')}/token, mean "
             f"{p.avg_power_w:,.0f} W{usd}")
+    if p.usd_per_mtok is None:
+        c.print(f"cost: {p.price_basis} (choose another --cost-basis to price it)")
+    for fig, why in sorted(p.unreliable.items()):
+        c.print(f"[yellow]unreliable[/yellow] {fig}: {why}")
     for n in p.notes:
         c.print(f"note: {n}")
     if p.accuracy:
@@ -272,6 +287,13 @@ def predict_cli(
             t.add_row(r.phase, r.name, r.kind, str(r.count), si(r.flops, "F"), si(r.bytes, "B"), r.dtype,
                       f"{r.intensity:.3g}", si(r.time_s, "s"), r.bound, si(r.energy_j, "J"))
         c.print(t)
+
+
+def cost_options(basis: str, years: float, utilization: float, usd_per_kwh: float, pue: float,
+                 host_share: float) -> Tco:
+    """The cost basis and TCO flags, checked (one line, exit 2, on a bad value)."""
+    validate.choice("--cost-basis", basis, COST_BASES)
+    return Tco(years, utilization, usd_per_kwh, pue, host_share).validated()
 
 
 def select_cli(
@@ -293,6 +315,15 @@ def select_cli(
     no_tp: bool = _O(False, "--no-tp", help="never split a model over several devices"),
     number_format: str = _O("int", "--number-format", help="int (int8/int4) or float (fp8/fp4)"),
     runtime: str = _O(DEFAULT_RUNTIME, "--runtime", help="runtime profile: " + ", ".join(runtime_names())),
+    cost_basis: str = _O("cloud", "--cost-basis", help="cloud (on-demand $/h) or owned (TCO: price over --years "
+                                                        "at --utilization + power); never mixed"),
+    years: float = _O(3.0, "--years", help="owned: depreciation years"),
+    utilization: float = _O(1.0, "--utilization", help="owned: share of hours serving (0..1]"),
+    usd_per_kwh: float = _O(0.10, "--usd-per-kwh", help="owned: electricity price"),
+    pue: float = _O(1.3, "--pue", help="owned: data-centre power usage effectiveness"),
+    host_share: float = _O(0.30, "--host-share", help="owned: host/network/rack as a share of the device price"),
+    include_unreliable: bool = _O(False, "--include-unreliable", help="rank devices whose ranked figure rests on a "
+                                                                     "placeholder (hwdb [unreliable]) too"),
     as_json: bool = _O(False, "--json", help="print one JSON document"),
 ) -> None:
     """Rank devices for a workload (tensor parallelism where one device does not fit), with the Pareto front."""
@@ -306,9 +337,11 @@ def select_cli(
                            1.0, 1.0, number_format)
     devs = [d for d in hwdb.load().values() if kind is None or d.kind == kind]
     df = rank(m, sc, devices=devs, by=by, slo_ttft_s=None if slo_ttft_ms is None else slo_ttft_ms / 1e3,
-              slo_tpot_s=None if slo_tpot_ms is None else slo_tpot_ms / 1e3, allow_tp=not no_tp, runtime=runtime)
+              slo_tpot_s=None if slo_tpot_ms is None else slo_tpot_ms / 1e3, allow_tp=not no_tp, runtime=runtime,
+              cost_basis=cost_basis, tco=cost_options(cost_basis, years, utilization, usd_per_kwh, pue, host_share),
+              include_unreliable=include_unreliable)
     rt = get_profile(runtime)
-    df = pareto_front(df, minimize=["j_per_token"], maximize=["tokens_per_s"])
+    df = pareto_front(df, minimize=["j_per_token"], maximize=["tokens_per_s"], include_unreliable=include_unreliable)
     if as_json:
         typer.echo(dumps({"model": m.id, "scenario": sc, "rank_by": by, "kind": MODELED,
                           "runtime": {"name": rt.name, "title": rt.title, "default": DEFAULT_RUNTIME,
@@ -319,14 +352,19 @@ def select_cli(
                           "devices": df.to_dict(orient="records")}))
         return
     default = " (the default)" if rt.name == DEFAULT_RUNTIME else ""
+    tco = cost_options(cost_basis, years, utilization, usd_per_kwh, pue, host_share)
+    basis = "cloud on-demand" if cost_basis == "cloud" else f"owned, {tco.label()}"
     t = Table(title=f"{m.name}: {sc.label()} — ranked by {by} (modeled, runtime {rt.name}{default}; "
-                    f"{by} shown with its 80% band)")
-    for col in ("rank", "device", "tp", "TTFT", "TPOT", "tok/s", "$/Mtok", "J/tok", "IPW", "pareto", "note"):
-        t.add_column(col, justify="left" if col in ("device", "note") else "right")
+                    f"{by} shown with its 80% band; $ on the {basis} basis)")
+    for col in ("rank", "device", "group", "TTFT", "TPOT", "tok/s group", "tok/s dev", "$/h group", "$/Mtok",
+                "J/tok", "IPW", "pareto", "note"):
+        t.add_column(col, justify="left" if col in ("device", "note") else "right",
+                     overflow="fold", max_width=70 if col == "note" else None)
     fmt = {"ttft_s": lambda x: si(x, "s"), "tpot_s": lambda x: si(x, "s"), "tokens_per_s": lambda x: f"{x:,.1f}",
+           "tokens_per_s_per_device": lambda x: f"{x:,.1f}", "usd_per_h": lambda x: f"{x:,.2f}",
            "usd_per_mtok": lambda x: f"{x:,.3f}", "j_per_token": lambda x: si(x, "J"), "ipw": lambda x: f"{x:.3g}"}
-    row = df.to_dict(orient="records")
-    for r in row:
+    apart = []
+    for r in df.to_dict(orient="records"):
         def cell(k, r=r):
             v = r.get(k)
             if v is None or v != v:
@@ -337,13 +375,31 @@ def select_cli(
                 out += f" ({fmt[k](lo)}-{fmt[k](hi)})"
             return out
 
-        note = r["fit_reason"] if not r["fits"] else ("misses SLO" if not r["meets_slo"] else "")
+        group = f"{r['tp']}x" if r["tp"] and r["tp"] == r["tp"] else "-"
+        if not r["fits"]:  # only why it does not fit: no figures beside "needs 104 GB"
+            t.add_row("-", r["device_id"], group, "", "", "", "", "", "", "", "", "", f"does not fit: {r['fit_reason']}")
+            continue
+        if r.get("unreliable") and r["rank"] != r["rank"]:
+            apart.append(r)
+            continue
+        note = "misses SLO" if not r["meets_slo"] else ""
+        if r["usd_per_mtok"] != r["usd_per_mtok"]:
+            note = (note + "; " if note else "") + f"no public {cost_basis} price"
+        if r.get("unreliable"):
+            note = (note + "; " if note else "") + f"unreliable: {r['unreliable']}"
         if r.get("within_band_of"):
             note = (note + "; " if note else "") + f"within band of {r['within_band_of']}"
-        t.add_row("-" if r["rank"] != r["rank"] else f"{r['rank']:.0f}", r["device_id"], str(r["tp"]), cell("ttft_s"),
-                  cell("tpot_s"), cell("tokens_per_s"), cell("usd_per_mtok"), cell("j_per_token"), cell("ipw"),
-                  "*" if r["pareto"] else "", note[:110])
-    Console(width=240).print(t)
+        t.add_row("-" if r["rank"] != r["rank"] else f"{r['rank']:.0f}", r["device_id"], group, cell("ttft_s"),
+                  cell("tpot_s"), cell("tokens_per_s"), cell("tokens_per_s_per_device"), cell("usd_per_h"),
+                  cell("usd_per_mtok"), cell("j_per_token"), cell("ipw"), "*" if r["pareto"] else "", note)
+    c = Console(width=240)
+    c.print(t)
+    c.print("pareto *: no other fitting device is both faster (tokens/s of the group) and lower in energy per token. "
+            "group: devices in the tensor-parallel group; 'tok/s dev' and '$/h group' are per device and per group.")
+    if apart:
+        c.print(f"Not ranked by {by} (its figure rests on a placeholder; --include-unreliable ranks them):")
+        for r in apart:
+            c.print(f"  {r['device_id']}: {r['unreliable']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 import hwdb
+from hwdb.schema import COST_BASES
 from roofline import validate
 from roofline.cli.models import build_scenario, serving_features
 from roofline.engine.distribute import LOCAL, run_tasks
@@ -124,17 +125,19 @@ def plan_cli(
     duration: float = _O(120.0, "--duration", help="seconds of traffic each candidate is simulated for"),
     wbits: int = _O(None, "--wbits"),
     runtime: str = _O("vllm", "--runtime"),
+    cost_basis: str = _O("cloud", "--cost-basis", help="cloud (on-demand $/h) or owned (TCO at the simulated power)"),
     seed: int = _O(0, "--seed"),
     ray: str = _O(None, "--ray", help=RAY_HELP),
     as_json: bool = _O(False, "--json"),
 ) -> None:
     """The cheapest / lowest-energy / fewest-device fleet meeting p99 TTFT and TPOT at a request rate."""
     validate.choice("--objective", objective, list(OBJECTIVES))
+    validate.choice("--cost-basis", cost_basis, list(COST_BASES))
     validate.positive("--duration", duration)
     devs = validate.name_list("--devices", devices)
     req = PlanRequest(model=model, qps=qps, slo_ttft_p99_s=slo_ttft_p99, slo_tpot_p99_s=slo_tpot_p99,
                       devices=tuple(devs), objective=objective, prompt_dist=prompt_dist, output_dist=output_dist,
-                      duration_s=duration, seed=seed, runtime=runtime, wbits=wbits)
+                      duration_s=duration, seed=seed, runtime=runtime, wbits=wbits, cost_basis=cost_basis)
     for d in devs:
         hwdb.get(d)  # UnknownDeviceError before any simulation
     out = plan(req, _ray(ray))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import hwdb
-from hwdb.schema import DTYPES, Device
+from hwdb.schema import COST_BASES, DTYPES, Device
 from roofline import validate
 from roofline.engine.model import ceilings
 from roofline.errors import InputError, UnknownNameError
@@ -34,6 +34,14 @@ def list_devices(kind: str | None = None, sort: str | None = None, vendor: str |
     raise InputError(f"cannot sort by {sort!r} (use id, a dtype ({', '.join(DTYPES)}), {', '.join(keys)})")
 
 
+def _quote(d: Device, q) -> dict[str, Any] | None:
+    if q is None:
+        return None
+    s = d.sources[q.source]
+    return {"basis": q.basis, "usd": q.usd, "unit": "USD/h" if q.basis == "cloud" else "USD", "provider": q.provider,
+            "date": q.date, "kind": DATASHEET, "source": s.title, "url": s.url, "note": q.note}
+
+
 def device_record(d: Device) -> dict[str, Any]:
     """Everything `hw show` prints, each number with its kind and source."""
 
@@ -60,7 +68,12 @@ def device_record(d: Device) -> dict[str, Any]:
                          if d.interconnect_bw_bytes_per_s else None},
         "price": {"msrp_usd": cited("price.msrp_usd", d.msrp_usd, "USD") if d.msrp_usd else None,
                   "cloud_usd_per_h": cited("price.cloud_usd_per_h", d.cloud_usd_per_h, "USD/h")
-                  if d.cloud_usd_per_h else None, "date": d.price_date},
+                  if d.cloud_usd_per_h else None, "date": d.price_date,
+                  "reference": {b: _quote(d, d.reference_price(b)) for b in COST_BASES},
+                  "quotes": [_quote(d, q) for q in d.prices],
+                  "rule": "reference = the quote marked so, else the median of the current market (dated quotes "
+                          "within 12 months of the newest); cloud = USD an hour of one device, owned = USD a device"},
+        "unreliable": dict(d.unreliable),
         "measured": None,
     }
     if d.measured is not None:

@@ -5,7 +5,8 @@ For every device kind x legal parallel layout (``parallel.legal_layouts``, memor
 (scheduler and max concurrent sequences), the number of data-parallel replicas is searched upward from the
 throughput estimate until a replica serving its share of the traffic (qps / replicas, Poisson) meets both
 p99 objectives in simulation. The fleet's cost is replicas x devices x the device price (``Prediction``'s
-price fields: ``predict.price_usd_per_h``), its energy the simulated joules a request. Candidates are
+price fields: ``cost.hourly_cost`` on the chosen cost basis, with the simulated mean power for owned TCO), its
+energy the simulated joules a request. Candidates are
 independent tasks: ``distribute.run_tasks`` runs them here or on Ray with identical results.
 """
 
@@ -21,9 +22,10 @@ import hwdb
 from roofline import validate
 from roofline.engine.catalog import get_model
 from roofline.engine.collectives import default_links
+from roofline.engine.cost import DEFAULT_BASIS, hourly_cost
 from roofline.engine.distribute import run_tasks
 from roofline.engine.parallel import legal_layouts
-from roofline.engine.predict import predict, price_usd_per_h
+from roofline.engine.predict import predict
 from roofline.engine.scenario import Scenario
 from roofline.engine.simulate import SimConfig, simulate
 from roofline.engine.workload import make_workload
@@ -54,6 +56,7 @@ class PlanRequest:
     runtime: str | None = "vllm"
     wbits: int | None = None
     max_replica_devices: int = MAX_REPLICA_DEVICES
+    cost_basis: str = DEFAULT_BASIS  # cloud | owned
 
 
 def _candidate(req: PlanRequest, device: str, tp: int, pp: int, ep: int, nodes: int, scheduler: str,
@@ -62,7 +65,8 @@ def _candidate(req: PlanRequest, device: str, tp: int, pp: int, ep: int, nodes: 
     m = get_model(req.model)
     sc = Scenario(tp=tp, pp=pp, ep=ep, nodes=nodes, wbits=req.wbits or m.native_wbits, abits=m.native_abits)
     n_dev = tp * pp * ep
-    usd_dev, basis = price_usd_per_h(hwdb.get(device), 1)
+    dev = hwdb.get(device)
+    basis = hourly_cost(dev, 1, req.cost_basis).label
     row: dict[str, Any] = {"device_id": device, "layout": f"TP{tp}" + (f"xPP{pp}" if pp > 1 else "")
                            + (f"xEP{ep}" if ep > 1 else ""), "tp": tp, "pp": pp, "ep": ep, "nodes": nodes,
                            "scheduler": scheduler, "max_batch": max_batch, "price_basis": basis, "note": ""}
@@ -85,7 +89,7 @@ def _candidate(req: PlanRequest, device: str, tp: int, pp: int, ep: int, nodes: 
         best = {**row, "replicas": r, "devices": r * n_dev, "meets_slo": bool(ok),
                 "ttft_p99_s": s["ttft_s"]["p99"], "tpot_p99_s": s["tpot_s"]["p99"], "e2e_p99_s": s["e2e_s"]["p99"],
                 "j_per_request": s["j_per_request"], "j_per_token": s["j_per_token"],
-                "usd_per_h": usd_dev * r * n_dev if usd_dev is not None else math.nan,
+                "usd_per_h": _usd(dev, req.cost_basis, r, n_dev, s),
                 "throughput_tokens_per_s": s["throughput_tokens_per_s"] * r, "utilization": s["utilization"],
                 "saturated": s["saturated"]}
         best["usd_per_mtok"] = (best["usd_per_h"] / 3600.0 / best["throughput_tokens_per_s"] * 1e6
@@ -112,6 +116,12 @@ def _lost(best: pd.Series, other: pd.Series, key: str) -> str:
             tie = "" if k == key else f"ties on {_UNITS[key][0]} and "
             return f"{tie}{verb} {b - a:,.3g} {unit} more ({b:,.4g} vs {a:,.4g})"
     return "ties on every criterion (listed second)"
+
+
+def _usd(dev, basis: str, replicas: int, n_dev: int, s: dict[str, Any]) -> float:
+    """USD an hour of the whole fleet: replicas x devices on the basis, owned TCO at the simulated mean power."""
+    c = hourly_cost(dev, replicas * n_dev, basis, s["avg_power_w"] * replicas, s["idle_w_per_device"])
+    return c.usd_per_h if c.usd_per_h is not None else math.nan
 
 
 def candidates(req: PlanRequest) -> list[tuple]:

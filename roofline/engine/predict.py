@@ -23,6 +23,7 @@ from hwdb.systems import systems_for
 from roofline.engine import transformer as tf
 from roofline.engine.catalog import Accuracy, ModelSpec, get_model
 from roofline.engine.collectives import default_links
+from roofline.engine.cost import DEFAULT_BASIS, Tco, hourly_cost
 from roofline.engine.efficiency import efficiency_for
 from roofline.engine.energy import coefficients_for, ipj, ipw
 from roofline.engine.model import Estimate, compute_dtype_for
@@ -33,7 +34,7 @@ from roofline.engine.scenario import SPEC_HEADS, Scenario
 from roofline.errors import InputError
 from roofline.fmt import si, to_jsonable
 from roofline.ops import Op
-from roofline.provenance import DATASHEET, MODELED
+from roofline.provenance import DATASHEET, MEASURED, MODELED
 
 # A serving engine cannot use all of device memory (CUDA context, allocator slack, framework buffers);
 # vLLM's default gpu_memory_utilization is 0.9 (the ideal runtime's figure; each profile states its own).
@@ -44,8 +45,6 @@ RATE_FIELDS = ("tokens_per_s", "tokens_per_s_per_request", "tokens_per_s_per_dev
 BAND_FIELDS = TIME_FIELDS + RATE_FIELDS + ("energy_j", "j_per_token", "avg_power_w", "ipw", "ipj")
 # Devices with only an MSRP are priced by straight-line amortization over this many years of 24/7 use
 # (hardware only: no power, hosting or margin -- cloud prices include those).
-AMORTIZATION_YEARS = 3.0
-HOURS_PER_YEAR = 8760.0
 
 
 # ---- the prediction ------------------------------------------------------------------------------------
@@ -99,6 +98,9 @@ class Prediction:
     runtime: str = DEFAULT_RUNTIME
     runtime_title: str = ""
     prefill_chunks: int = 1
+    cost_basis: str = DEFAULT_BASIS  # cloud | owned: the basis every $ figure here is on
+    price_source: str = ""  # the quote behind usd_per_h: provider, date, url
+    unreliable: dict[str, str] = field(default_factory=dict)  # shown figure -> why it is not to be trusted
     bands: dict[str, tuple[float, float]] = field(default_factory=dict)  # field -> (lo, hi)
     band: Band | None = None
     notes: tuple[str, ...] = ()
@@ -158,7 +160,9 @@ class Prediction:
             "efficiency": {"kind": self.efficiency_kind, "source": self.efficiency_source},
             "energy_model": {"kind": self.energy_kind, "source": self.energy_source},
             "price": {"kind": DATASHEET if self.usd_per_h is not None else None, "usd_per_h": self.usd_per_h,
-                      "basis": self.price_basis, "usd_per_mtok": self.usd_per_mtok},
+                      "cost_basis": self.cost_basis, "basis": self.price_basis, "source": self.price_source,
+                      "usd_per_mtok": self.usd_per_mtok},
+            "unreliable": dict(self.unreliable),
             "intelligence": None if self.accuracy is None else {
                 "kind": MODELED, "accuracy": {**asdict(self.accuracy), "kind": "published"},
                 "ipw": self.ipw, "ipj": self.ipj,
@@ -245,13 +249,30 @@ def bands_for(band: Band | None, p: dict[str, Any], idle_w: float, tp: int) -> d
     return out
 
 
-def price_usd_per_h(device: Device, tp: int) -> tuple[float | None, str]:
-    if device.cloud_usd_per_h:
-        return device.cloud_usd_per_h * tp, f"cloud on-demand ({device.price_date})"
-    if device.msrp_usd:
-        return device.msrp_usd * tp / (AMORTIZATION_YEARS * HOURS_PER_YEAR), \
-            f"MSRP amortized over {AMORTIZATION_YEARS:g} years of 24/7 use, hardware only ({device.price_date})"
-    return None, "no public price"
+def price_usd_per_h(device: Device, tp: int, basis: str = DEFAULT_BASIS) -> tuple[float | None, str]:
+    """USD an hour of ``tp`` devices on ``basis`` without the power share (the vectorized sweep adds its own
+    modeled energy for the owned basis); (None, why) without a quote on that basis."""
+    c = hourly_cost(device, tp, basis)
+    return c.usd_per_h, c.label
+
+
+# Which device fields each shown figure rests on: a flagged field ([unreliable] in hwdb) flags the figure.
+ENERGY_FIGURES = ("energy_j", "j_per_token", "avg_power_w", "ipw", "ipj")
+
+
+def unreliable_fields(device: Device, cost_basis: str, energy_kind: str) -> dict[str, str]:
+    """figure -> why it is not to be trusted, from the device's [unreliable] fields: power placeholders flag the
+    energy figures (unless energy was calibrated from measurements) and, owned, the dollar ones; a flagged
+    price flags the dollar figures of its basis."""
+    out: dict[str, str] = {}
+    power = device.unreliable_reason("power.") if energy_kind != MEASURED else ""
+    if power:
+        out.update({f: power for f in ENERGY_FIGURES})
+    usd = "; ".join(x for x in (device.unreliable_reason(f"price.{cost_basis}"),
+                                power if cost_basis == "owned" else "") if x)
+    if usd:
+        out.update({"usd_per_h": usd, "usd_per_mtok": usd})
+    return out
 
 
 def fit_check(weights: float, kv: float, act: float, device: Device, tp: int,
@@ -304,9 +325,10 @@ def _scaled(terms: list[tf.Term], times: int, prefix: str = "") -> list[tf.Term]
 
 def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, calibrated: bool = True,
             runtime: RuntimeProfile | str | None = None, system: str | None = None,
-            allow_pcie_tp: bool = False) -> Prediction:
+            allow_pcie_tp: bool = False, cost_basis: str = DEFAULT_BASIS, tco: Tco | None = None) -> Prediction:
     """Price ``scenario`` for ``model`` on a replica of tp x pp x ep devices of one kind (in ``system``: an hwdb
-    system id, default the device's largest one) under a runtime profile (default ``DEFAULT_RUNTIME``).
+    system id, default the device's largest one) under a runtime profile (default ``DEFAULT_RUNTIME``), $ on
+    ``cost_basis`` (cloud or owned TCO) for every device of the replica.
     Raises InputError / UnknownNameError on bad input (a layout the model or system does not allow),
     UnsupportedDtypeError when the device lacks every substitute dtype.
 
@@ -428,8 +450,10 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
     acc = m.accuracy_for()
     ipw_ = ipw(acc.fraction, power) if acc else None
     ipj_ = ipj(acc.fraction, energy / B) if acc else None  # a query = one sequence of the batch
-    usd_h, basis = price_usd_per_h(dev, ndev)
+    cost = hourly_cost(dev, ndev, cost_basis, power, en.idle_w, tco)
+    usd_h, basis = cost.usd_per_h, cost.label
     usd_mtok = usd_h / 3600.0 / tok_s * 1e6 if usd_h is not None else None
+    unreliable = unreliable_fields(dev, cost_basis, en.kind)
     by_bound: dict[str, float] = {}
     for e in rows:
         by_bound[e.bound] = by_bound.get(e.bound, 0.0) + e.time_s
@@ -448,6 +472,7 @@ def predict(model: ModelSpec | str, device: Device | str, scenario: Scenario, ca
         efficiency_kind=eff.kind, energy_kind=en.kind, tp=sc.tp, tokens_per_s_per_device=tok_s / ndev,
         prefill_time_s=prefill_s if sc.phase != "decode" else 0.0, decode_time_s=dec_s, tokens=tokens,
         usable_memory_bytes=usable_fraction * dev.memory_bytes, usd_per_h=usd_h, price_basis=basis,
+        cost_basis=cost_basis, price_source=cost.source, unreliable=unreliable,
         bound=max(by_bound, key=by_bound.get), efficiency_source=eff.source, energy_source=en.source,
         op_phases=phases, runtime=rt.name, runtime_title=rt.title, prefill_chunks=chunks,
         bands=bands_for(band, figures, en.idle_w, ndev), band=band, notes=tuple(notes), pp=sc.pp, ep=sc.ep,

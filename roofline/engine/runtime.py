@@ -25,7 +25,6 @@ band for device classes nothing was measured on. The engine only loads these num
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -34,6 +33,7 @@ from types import MappingProxyType
 
 from hwdb.schema import Device
 from roofline.errors import DataFileError, UnknownNameError
+from roofline.validate import toml_file
 
 RUNTIMES_DIR = Path(__file__).parent / "runtimes"
 DEFAULT_RUNTIME = "ideal"
@@ -233,14 +233,7 @@ def parse_profile(path: Path, raw: dict) -> RuntimeProfile:
 
 def load_profile_file(path: str | Path) -> RuntimeProfile:
     p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise DataFileError(f"{p.name}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise DataFileError(f"{p}: cannot read: {e.strerror}") from None
-    return parse_profile(p, raw)
+    return parse_profile(p, toml_file(p))
 
 
 @lru_cache(maxsize=1)

@@ -33,7 +33,8 @@ from hwdb.schema import Device
 from roofline.engine import transformer as tf
 from roofline.engine.catalog import ModelSpec, get_model
 from roofline.engine.collectives import default_links
-from roofline.engine.predict import draft_model, expected_tokens_per_step, predict, price_usd_per_h
+from roofline.engine.cost import DEFAULT_BASIS, hourly_cost
+from roofline.engine.predict import draft_model, expected_tokens_per_step, predict
 from roofline.engine.pricing import device_roofs, term_cost
 from roofline.engine.runtime import RuntimeProfile, get_profile
 from roofline.engine.scenario import Scenario
@@ -214,6 +215,7 @@ class SimConfig:
     slo_tpot_s: float | None = None
     seed: int = 0
     calibrated: bool = True
+    cost_basis: str = DEFAULT_BASIS  # cloud | owned (roofline.engine.cost): $ of every device of every replica
 
 
 @dataclass
@@ -560,7 +562,8 @@ def simulate(cfg: SimConfig, workload: Workload, duration_s: float | None = None
     saturated = (workload.offered_qps == workload.offered_qps) and (
         sat_ratio < 0.99 or (q_late > 2 * max(q_early, single.ttft_s) and q_late > 1.0)
         or drain > 0.25 * horizon + 10 * single.time_s)
-    usd_h, basis = price_usd_per_h(dev, ndev * cfg.replicas)
+    cost = hourly_cost(dev, ndev * cfg.replicas, cfg.cost_basis, energy / span, sm.idle_w)
+    usd_h, basis = cost.usd_per_h, cost.label
     summary: dict[str, Any] = {
         "requests": workload.n, "completed": int(completed.sum()), "duration_s": horizon, "sim_end_s": t_end,
         "offered_qps": workload.offered_qps,
@@ -579,7 +582,7 @@ def simulate(cfg: SimConfig, workload: Workload, duration_s: float | None = None
                         "mean_in_system": sum(rep.area_sys for rep in reps) / span},
         "saturated": bool(saturated),
         "single_request": {"ttft_s": single.ttft_s, "tpot_s": single.tpot_s, "e2e_s": single.time_s},
-        "usd_per_h": usd_h, "price_basis": basis,
+        "usd_per_h": usd_h, "price_basis": basis, "cost_basis": cfg.cost_basis, "idle_w_per_device": sm.idle_w,
         "usd_per_mtok": usd_h / 3600.0 * span / out_tokens * 1e6 if (usd_h and out_tokens) else None,
         "slo": {"ttft_s": cfg.slo_ttft_s, "tpot_s": cfg.slo_tpot_s},
     }

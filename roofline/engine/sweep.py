@@ -23,10 +23,11 @@ import hwdb
 from hwdb.schema import Device
 from roofline.engine import transformer as tf
 from roofline.engine.catalog import ModelSpec, get_model, load_models
-from roofline.engine.predict import price_usd_per_h
+from roofline.engine.predict import predict, price_usd_per_h
 from roofline.engine.pricing import Roofs, decode_sum, device_roofs, term_cost
 from roofline.engine.runtime import RuntimeProfile, get_profile
 from roofline.engine.scenario import Scenario
+from roofline.errors import InputError
 from roofline.provenance import MODELED
 
 _BOUNDS = ("compute", "memory", "comm", "overhead")
@@ -199,6 +200,43 @@ def _evaluate(m: ModelSpec, scs: list[Scenario], devices: list[Device], roofs: R
     return cols
 
 
+def _plain(sc: Scenario) -> bool:
+    """Scenarios the vectorized grid prices (one TP group, no serving features); others go through predict()."""
+    return (sc.pp == 1 and sc.ep == 1 and sc.nodes == 1 and not sc.spec_tokens and not sc.prefix_hit
+            and sc.offload == "none" and not sc.kv_block)
+
+
+def _predicted(m: ModelSpec, scs: list[Scenario], devices: list[Device], rt: RuntimeProfile,
+               calibrated: bool) -> dict[str, np.ndarray]:
+    """The sweep's columns for scenarios the grid does not vectorize, one predict() a point (same numbers)."""
+    rows = []
+    for d in devices:
+        for s in scs:
+            base = {"device_id": d.id, "model_id": m.id, **{k: getattr(s, k) for k in SCENARIO_COLUMNS}}
+            try:
+                p = predict(m, d, s, calibrated=calibrated, runtime=rt)
+            except InputError as e:  # a layout this device's system cannot hold
+                rows.append({**base, "fits": False, "fit_reason": str(e), "bound": ""})
+                continue
+            rows.append({**base, "time_s": p.time_s, "ttft_s": p.ttft_s, "tpot_s": p.tpot_s,
+                         "tokens_per_s": p.tokens_per_s, "tokens_per_s_per_request": p.tokens_per_s_per_request,
+                         "tokens_per_s_per_device": p.tokens_per_s_per_device, "weight_bytes": p.weight_bytes,
+                         "kv_bytes": p.kv_bytes, "activation_bytes": p.activation_bytes,
+                         "memory_bytes": p.memory_bytes, "fits": p.fits, "fit_reason": p.fit_reason,
+                         "energy_j": p.energy_j, "j_per_token": p.j_per_token, "avg_power_w": p.avg_power_w,
+                         "usd_per_mtok": p.usd_per_mtok if p.usd_per_mtok is not None else np.nan,
+                         "accuracy_pct": p.accuracy.value_pct if p.accuracy else np.nan,
+                         "ipw": p.ipw if p.ipw is not None else np.nan, "ipj": p.ipj if p.ipj is not None else np.nan,
+                         "bound": p.bound})
+    df = pd.DataFrame(rows)
+    cols = ["device_id", "model_id", *SCENARIO_COLUMNS, "time_s", "ttft_s", "tpot_s", "tokens_per_s",
+            "tokens_per_s_per_request", "tokens_per_s_per_device", "weight_bytes", "kv_bytes", "activation_bytes",
+            "memory_bytes", "fits", "fit_reason", "energy_j", "j_per_token", "avg_power_w", "usd_per_mtok",
+            "accuracy_pct", "ipw", "ipj", "bound"]
+    df = df.reindex(columns=cols)
+    return {c: df[c].to_numpy() for c in cols}
+
+
 def sweep(devices: list[Device] | list[str] | None = None, models: list[ModelSpec] | list[str] | None = None,
           scenarios: list[Scenario] | None = None, calibrated: bool = True,
           runtime: RuntimeProfile | str | None = None) -> pd.DataFrame:
@@ -221,7 +259,10 @@ def sweep(devices: list[Device] | list[str] | None = None, models: list[ModelSpe
         for s in scs:
             s.validate(m)
         for g in groups.values():
-            parts.append(_evaluate(m, g, devs, roofs, rt))
+            if _plain(g[0]):
+                parts.append(_evaluate(m, g, devs, roofs, rt))
+            else:  # pipelines, expert parallelism, speculation, prefix caching, offload: predict's own path
+                parts.append(_predicted(m, g, devs, rt, calibrated))
     if not parts:
         return pd.DataFrame()
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -24,6 +24,7 @@ from roofline.engine.predict import Prediction, predict
 from roofline.engine.runtime import RUNTIMES_DIR, RuntimeProfile, get_profile
 from roofline.engine.scenario import Scenario
 from roofline.errors import DataFileError
+from roofline.validate import toml_file
 
 VALIDATION_FILE = RUNTIMES_DIR / "validation.toml"
 TIME_QUANTITIES = ("ttft_s", "tpot_s", "time_s")
@@ -150,14 +151,7 @@ def parse_points(raw: dict, name: str = "validation.toml") -> list[ServingPoint]
 @lru_cache(maxsize=4)
 def _load(path: str) -> tuple[ServingPoint, ...]:
     p = Path(path)
-    try:
-        with open(p, "rb") as f:
-            raw = tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise DataFileError(f"{p.name}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise DataFileError(f"{p}: cannot read: {e.strerror}") from None
-    return tuple(parse_points(raw, p.name))
+    return tuple(parse_points(toml_file(p), p.name))
 
 
 def load_points(path: str | Path | None = None) -> list[ServingPoint]:

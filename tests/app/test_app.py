@@ -265,6 +265,18 @@ def test_selection_ranks_and_reacts(no_traces):
     assert any(t["name"] == "devices (modeled)" for t in pareto["data"])
 
 
+def test_selection_cost_basis_and_placeholders(no_traces):
+    at = ok(page("selection", {"se_by": "j_per_token"}))
+    assert any("placeholder" in w.value and "tpu-v6e" in w.value for w in at.warning)  # listed apart, with why
+    df = at.dataframe[0].value
+    cloud_priced = set(df.loc[df["usd_per_mtok"].astype(str) != "—", "device_id"])
+    at.segmented_control(key="se_basis").set_value("owned").run()
+    owned = ok(at).dataframe[0].value
+    owned_priced = set(owned.loc[owned["usd_per_mtok"].astype(str) != "—", "device_id"])
+    assert "rtx-5090" in owned_priced and "rtx-5090" not in cloud_priced  # a list price, no cloud quote
+    assert "tpu-v6e" not in owned_priced  # rented only
+
+
 def test_selection_slo_nobody_meets(no_traces):
     at = ok(page("selection", {"se_slo_tpot": "0.0001"}))
     assert metrics(at)["devices that fit and meet the SLO (modeled)"].startswith("0 of")

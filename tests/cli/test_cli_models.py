@@ -72,3 +72,25 @@ def test_bad_input_is_one_line_and_exit_2(args, msg):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and msg in lines[0] and r.stdout == ""
+
+
+def test_select_table_says_why_rows_do_not_fit_and_lists_placeholders_apart(cli):
+    code, out, err = cli(["select", "--model", "llama-3.1-70b", "--wbits", "4", "--batch", "32", "--prompt", "4096",
+                          "--slo-tpot-ms", "50", "--rank", "j_per_token"])
+    assert code == 0, err
+    assert "pareto *:" in out and "per device and per group" in out  # the legend line
+    assert "Not ranked by j_per_token" in out and "tpu-v6e: power.tdp_w" in out
+    pi = next(ln for ln in out.splitlines() if "orange-pi-5" in ln)
+    assert "does not fit" in pi and " J " not in pi and "tok" not in pi.split("does not fit")[0]
+    assert "$ on the cloud on-demand basis" in " ".join(out.split())  # the basis of every $ figure, said once
+
+
+def test_cost_basis_flags(cli):
+    code, out, err = cli(["predict", "--model", "llama-3.1-8b", "--device", "rtx-5090", "--batch", "8",
+                          "--cost-basis", "owned", "--utilization", "0.5", "--json"])
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["price"]["cost_basis"] == "owned" and "50% use" in doc["price"]["basis"] and doc["totals"]["usd_per_mtok"] > 0
+    for bad in (["--cost-basis", "lease"], ["--utilization", "0"], ["--utilization", "1.5"], ["--pue", "0.5"]):
+        code, _, err = cli(["predict", "--model", "llama-3.1-8b", "--device", "h100-sxm", *bad])
+        assert code == 2 and err.count("\n") == 1, (bad, err)

@@ -59,3 +59,19 @@ def test_sweep_tensor_parallel_matches_predict():
         p = predict("llama-3.1-70b", "h100-sxm", Scenario(phase="generate", batch=int(r.batch), prompt_tokens=512,
                                                           gen_tokens=64, tp=4))
         assert r.time_s == pytest.approx(p.time_s, rel=1e-9) and r.fits == p.fits
+
+
+def test_pipelines_and_serving_features_go_through_predict():
+    # the grid vectorizes one TP group; pipelines, EP, speculation, prefix caching and offload are priced point by
+    # point with predict() and land in the same columns
+    from roofline.engine.predict import predict
+    from roofline.engine.scenario import Scenario as Sc
+    from roofline.engine.sweep import sweep as sw
+
+    scs = [Sc(phase="generate", batch=8, prompt_tokens=512, gen_tokens=32, tp=4, pp=2),
+           Sc(phase="generate", batch=8, prompt_tokens=512, gen_tokens=32, prefix_hit=0.5)]
+    df = sw(["h100-sxm"], ["llama-3.1-70b"], scs)
+    for s, (_, r) in zip(scs, df.iterrows(), strict=True):
+        p = predict("llama-3.1-70b", "h100-sxm", s)
+        assert r["time_s"] == pytest.approx(p.time_s) and r["tokens_per_s_per_device"] == pytest.approx(
+            p.tokens_per_s_per_device)

@@ -5,9 +5,7 @@ is the rounding of y to the activation dtype (and of s*t on group-straddling til
 each run; the seed is in every failure message.
 """
 
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")
+from kernel_env import DEV, ON_GPU, fresh_seed  # noqa: I001  (first: sets TRITON_INTERPRET before triton)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -16,23 +14,8 @@ from kernels.quant import lowbit, ternary  # noqa: E402
 from kernels.registry import REGISTRY, max_rel_error  # noqa: E402
 from roofline.errors import InputError  # noqa: E402
 
-# CPU under the interpreter (CI, make test); on a GPU machine `TRITON_INTERPRET=0 pytest tests/test_quant_*.py`
-# runs the same tests on the compiled kernels, bf16 included.
-DEV = "cuda" if os.environ["TRITON_INTERPRET"] != "1" and torch.cuda.is_available() else "cpu"
-ON_GPU = pytest.mark.skipif(DEV != "cuda", reason="GPU only (bf16 tl.dot is wrong under the interpreter); "
-                                                  "run with TRITON_INTERPRET=0 on a GPU")
-
-
-@pytest.fixture(autouse=True)
-def _on_test_device():
-    with torch.device(DEV):
-        yield
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
-
-
-def fresh_seed() -> int:
-    return torch.seed()
 
 
 @pytest.mark.parametrize("n,k", [(5, 16), (3, 7), (16, 200), (64, 256), (9, 33)])

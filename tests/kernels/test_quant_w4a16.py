@@ -5,9 +5,7 @@ math on the same codes, so only the rounding of y (and of scaled weights on grou
 the activation dtype remains. Inputs are fresh random each run; the seed is in every failure message.
 """
 
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")
+from kernel_env import DEV, ON_GPU, fresh_seed  # noqa: I001  (first: sets TRITON_INTERPRET before triton)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -16,23 +14,8 @@ from kernels.quant import _common, lowbit, w4a16  # noqa: E402
 from kernels.registry import REGISTRY, max_rel_error  # noqa: E402
 from roofline.errors import InputError  # noqa: E402
 
-# CPU under the interpreter (CI, make test); on a GPU machine `TRITON_INTERPRET=0 pytest tests/test_quant_*.py`
-# runs the same tests on the compiled kernels, bf16 included.
-DEV = "cuda" if os.environ["TRITON_INTERPRET"] != "1" and torch.cuda.is_available() else "cpu"
-ON_GPU = pytest.mark.skipif(DEV != "cuda", reason="GPU only (bf16 tl.dot is wrong under the interpreter); "
-                                                  "run with TRITON_INTERPRET=0 on a GPU")
-
-
-@pytest.fixture(autouse=True)
-def _on_test_device():
-    with torch.device(DEV):
-        yield
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
-
-
-def fresh_seed() -> int:
-    return torch.seed()  # reseeds from the OS; printed on failure so a failing draw can be replayed
 
 
 def make(m, k, n, group, sym, dtype):

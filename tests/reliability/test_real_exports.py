@@ -4,8 +4,10 @@ recorded here and now, a .ncu-rep through the ncu-report interface, and Kineto i
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -89,24 +91,16 @@ def test_cpu_only_torch_profiler_trace_recorded_now(tmp_path, cli):
     assert any("CPU-only" in n for n in traces.read_manifest(traces.Path(doc["path"]))["notes"])
 
 
-def synthetic_trace(n_kernels: int) -> bytes:
-    """n kernels on one thread inside one long outer op (a step, as torch.compile or a ProfilerStep makes):
-    each kernel follows a short op that ended (aten::empty); even kernels are launched inside
-    aten::linear > aten::addmm, odd ones straight from the outer op, so a scan back from the latest op would
-    walk every op before it (the old quadratic import)."""
-    ev = [{"ph": "X", "cat": "cpu_op", "name": "CompiledFunction", "pid": 1, "tid": 1, "ts": 0.0,
-           "dur": 10.0 * n_kernels + 10}]
-    for i in range(n_kernels):
-        t = 10.0 * i
-        ev.append({"ph": "X", "cat": "cpu_op", "name": "aten::empty", "pid": 1, "tid": 1, "ts": t + 0.1, "dur": 0.5})
-        if i % 2 == 0:
-            ev += [{"ph": "X", "cat": "cpu_op", "name": "aten::linear", "pid": 1, "tid": 1, "ts": t + 1, "dur": 8.0},
-                   {"ph": "X", "cat": "cpu_op", "name": "aten::addmm", "pid": 1, "tid": 1, "ts": t + 1.5, "dur": 6.0}]
-        ev += [{"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 1, "ts": t + 2,
-                "dur": 1.0, "args": {"correlation": i}},
-               {"ph": "X", "cat": "kernel", "name": f"sm90_xmma_gemm_bf16_{i % 13}", "pid": 0, "tid": 7,
-                "ts": t + 3, "dur": 4.0 + (i % 5), "args": {"correlation": i, "device": 0, "stream": 7}}]
-    return json.dumps({"schemaVersion": 1, "traceEvents": ev}).encode()
+def _kineto_bench():
+    """benchmarks/kineto_bench.py (its synthetic trace is the one the scaling check uses)."""
+    spec = importlib.util.spec_from_file_location("kineto_bench", Path(__file__).resolve().parents[2] / "benchmarks"
+                                                  / "kineto_bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+synthetic_trace = _kineto_bench().synthetic_trace
 
 
 def test_kineto_import_scales_linearly():
