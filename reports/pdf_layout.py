@@ -240,6 +240,8 @@ class Doc:
               **kw) -> Text:
         """Text with its top-left at (x, y) inches; ``box`` (x0, y0, x1, y1 inches) is where it must stay
         (default: the content column, from y down to the bottom margin)."""
+        # prose, never mathtext: two prices on a line ("$1.09 ... $2.36") would otherwise parse as math
+        kw.setdefault("parse_math", False)
         t = self.fig.text(x_in / PAGE_W, 1 - y_in / PAGE_H, s, va="top", **kw)
         b = box or (MARGIN, y_in - 0.02, PAGE_W - MARGIN, PAGE_H - MARGIN + 0.1)
         return self._keep(t, self._box(*b))

@@ -19,6 +19,7 @@ OP_KIND_COLOURS: dict[str, str] = {
     "comm": "#D55E00",  # vermillion
     "embedding": "#009E73",  # bluish green
     "lm_head": "#8C6D31",  # brown
+    "overhead": "#999999",  # grey: runtime time the device waits through (per step / per request)
 }
 # Kinds the model does not produce today get these, in order of their sorted names (never a kind colour).
 EXTRA_COLOURS = ("#7F7F7F", "#BCBD22", "#393B79", "#843C39", "#637939", "#7B4173")
