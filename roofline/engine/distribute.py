@@ -6,8 +6,12 @@ Ray is an optional extra (``pip install .[scale]``); it is imported only when a 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
-from collections.abc import Callable, Sequence
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from roofline.errors import InputError
@@ -32,6 +36,27 @@ def _probe(address: str) -> None:
         raise InputError(f"cannot reach the Ray cluster at {address!r}: {e.strerror or e}") from None
 
 
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[None]:
+    """Ray's C++ client logs each failed retry straight to file descriptor 2 (about 20 lines for an address that
+    accepts TCP but is no Ray head); hold that output while joining and give it back only if joining worked, so a
+    failure stays one line."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if ok:
+                held.seek(0)
+                sys.stderr.write(held.read().decode(errors="replace"))
+
+
 def _ray():
     try:
         import ray  # optional extra (roofline-workbench[scale]); only --ray needs it
@@ -50,7 +75,8 @@ def connect(address: str | None) -> Any:
             ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, log_to_driver=False, configure_logging=False)
         else:
             _probe(address)
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            with _held_stderr():
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except InputError:
         raise
     except Exception as e:  # ray raises ConnectionError, RuntimeError, ValueError... for an unreachable address

@@ -60,3 +60,40 @@ def test_unreachable_address_is_one_line_exit_2(tmp_path):
                        cwd=tmp_path, env=env)
     assert p.returncode == 2, p.stderr[-2000:]
     assert "cannot reach the Ray cluster" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_an_address_that_answers_but_is_no_ray_head_is_one_line_exit_2(tmp_path):
+    # something listens (a proxy, another service): Ray's client retries and logs each retry to fd 2 from C++;
+    # the CLI holds that output back and still says one line. One retry (RAY_gcs_server_port_wait_time_s) keeps
+    # the test short.
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "RAY_ADDRESS": "", "RAY_gcs_server_port_wait_time_s": "1"}
+    try:
+        p = subprocess.run([sys.executable, "-m", "roofline", "sweep", "--models", "llama-3.1-8b", "--devices",
+                            "h100-sxm", "--ray", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=180,
+                           cwd=tmp_path, env=env)
+    finally:
+        srv.close()
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "cannot reach the Ray cluster" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr[-2000:]
