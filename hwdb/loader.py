@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hwdb.schema import (
+    ACC16_DTYPES,
     COST_BASES,
     DTYPES,
     KINDS,
@@ -32,7 +33,7 @@ DEVICES_DIR = Path(__file__).parent / "devices"
 MEASURED_DIR = Path(__file__).parent / "measured"
 
 _TOP = {"id", "name", "vendor", "kind", "release_year", "source", "notes", "sources", "memory", "caches",
-        "peak_ops_per_s", "vector_ops_per_s", "sparsity", "power", "interconnect", "price", "prices", "compute",
+        "peak_ops_per_s", "vector_ops_per_s", "acc16_ops_per_s", "achievable_ops_per_s", "sparsity", "power", "interconnect", "price", "prices", "compute",
         "unreliable"}
 # table -> (numeric fields required, numeric fields optional, other allowed keys)
 _TABLES: dict[str, tuple[set[str], set[str], set[str]]] = {
@@ -152,6 +153,14 @@ def parse_device(path: Path, raw: dict) -> Device:
 
     peaks, peak_notes = _rates(path, raw, "peak_ops_per_s", DTYPES, "peak", sources, fs, required=True)
     vector, _ = _rates(path, raw, "vector_ops_per_s", VECTOR_DTYPES, "vector", sources, fs, required=False)
+    acc16, _ = _rates(path, raw, "acc16_ops_per_s", ACC16_DTYPES, "acc16", sources, fs, required=False)
+    achievable, _ = _rates(path, raw, "achievable_ops_per_s", DTYPES, "achievable", sources, fs, required=False)
+    for dt, v in achievable.items():
+        if dt not in peaks or v > peaks[dt]:
+            raise _err(path, f"achievable_ops_per_s.{dt}", "a measured ceiling needs the dtype's peak and cannot exceed it")
+    for dt, v in acc16.items():
+        if dt not in peaks or v < peaks[dt]:
+            raise _err(path, f"acc16_ops_per_s.{dt}", "an fp16-accumulate rate needs the dtype's peak and is never below it")
 
     caches: list[Cache] = []
     rc = raw.get("caches", [])
@@ -179,7 +188,8 @@ def parse_device(path: Path, raw: dict) -> Device:
         msrp_usd=_ref_usd(prices, "owned"), cloud_usd_per_h=_ref_usd(prices, "cloud"),
         price_date=_ref_date(prices), sources=frozen_map(sources), field_sources=frozen_map(fs),
         peak_notes=frozen_map(peak_notes), notes=str(raw.get("notes", "")), path=str(path),
-        vector_ops_per_s=frozen_map(vector), vendor_memory_bytes=mem.get("vendor_capacity_bytes"),
+        vector_ops_per_s=frozen_map(vector), acc16_ops_per_s=frozen_map(acc16),
+        achievable_ops_per_s=frozen_map(achievable), vendor_memory_bytes=mem.get("vendor_capacity_bytes"),
         sm_count=int(comp["sm_count"]) if "sm_count" in comp else None, boost_clock_hz=comp.get("boost_clock_hz"),
         schedulers_per_sm=int(comp["schedulers_per_sm"]) if "schedulers_per_sm" in comp else None,
         prices=tuple(prices), unreliable=frozen_map(unreliable),

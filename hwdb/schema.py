@@ -15,6 +15,10 @@ from roofline.errors import DataFileError
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8", "int4")
 # rates of the vector (non-matrix) units, where a vendor publishes them apart from the matrix peaks
 VECTOR_DTYPES: tuple[str, ...] = ("fp32", "bf16", "fp16")
+# tensor rates with 16-bit accumulation, where a vendor publishes them apart from the (fp32-accumulate) peaks:
+# GeForce / workstation parts run FP16 (and Ada's FP8) matrix math at twice the rate when the products are summed in
+# fp16 -- a separate ceiling a kernel only reaches when it asks for fp16 accumulation (cublasGemmEx CUBLAS_COMPUTE_16F)
+ACC16_DTYPES: tuple[str, ...] = ("fp16", "fp8")
 KINDS: tuple[str, ...] = ("gpu", "cpu", "soc", "accelerator")
 
 
@@ -167,6 +171,9 @@ class Device:
     path: str = ""
     measured: Measured | None = None
     vector_ops_per_s: Mapping[str, float] = field(default_factory=dict)  # vector-unit rates (VECTOR_DTYPES)
+    acc16_ops_per_s: Mapping[str, float] = field(default_factory=dict)  # fp16-accumulate tensor rates (ACC16_DTYPES)
+    # the largest-matmul rate a published benchmark measured, per dtype (cited): the device's own compute ceiling
+    achievable_ops_per_s: Mapping[str, float] = field(default_factory=dict)
     vendor_memory_bytes: float | None = None  # the vendor's "GB" figure where capacity is the exposed one
     # optional [compute] section: what a static instruction count needs to become time
     sm_count: int | None = None  # streaming multiprocessors (compute units) enabled
@@ -195,6 +202,11 @@ class Device:
         if dtype in self.vector_ops_per_s:
             return self.vector_ops_per_s[dtype]
         return self.peak("fp32") if dtype == "fp32" else None
+
+    def peak_acc16(self, dtype: str) -> float | None:
+        """Dense tensor rate with fp16 accumulation where it is published apart from ``peak`` (None elsewhere:
+        on most parts the two are the same rate)."""
+        return self.acc16_ops_per_s.get(dtype)
 
     def ridge_flop_per_byte(self, dtype: str) -> float | None:
         """Arithmetic intensity (FLOP/byte) where the dtype's compute roof meets the memory roof."""

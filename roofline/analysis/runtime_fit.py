@@ -231,8 +231,25 @@ def _stats(runtime: str, cls: str | None, pool: Sequence[Residual], exclude: set
     meas = [r for r in pool if r.measured_class]
     if cls is None:
         c = centre_scale([r for r in pool if not r.measured_class])
-        return (c, "no measurement on this device class: residuals of points whose class the fit had not seen"
-                   " (all runtimes)") if c else (None, "")
+        if c:
+            return c, ("no measurement on this device class: residuals of points whose class the fit had not seen"
+                       " (all runtimes)")
+        # every class of the validation set was measured by two or more sources, so no held-out point ever met a
+        # class its fit had not seen: take every residual, and add the spread between the classes' own centres
+        # (a new class's bias is unknown) to the scale
+        c = centre_scale(pool)
+        if not c:
+            return None, ""
+        by_cls: dict[str, list[float]] = defaultdict(list)
+        for r in pool:
+            by_cls[r.device_class].append(r.value)
+        cents = [float(np.median(v)) for v in by_cls.values()]
+        s_cls = float(np.std(cents, ddof=1)) if len(cents) >= 2 else 0.0
+        centre, scale, n, d = c
+        return ((centre, math.sqrt(scale ** 2 + s_cls ** 2), n, d),
+                f"no measurement on this device class, and no held-out point met a class its fit had not seen: every "
+                f"class's residuals (all runtimes), the spread of the {len(cents)} classes' centres "
+                f"({s_cls:.3f}) added to the scale")
     for label, rs in ((f"{runtime} on {cls}", [r for r in meas if r.runtime == runtime and r.device_class == cls]),
                       (f"all runtimes on {cls}", [r for r in meas if r.device_class == cls]),
                       ("all runtimes, all classes", meas)):

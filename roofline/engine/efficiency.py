@@ -53,9 +53,28 @@ class Efficiency:
 
 
 def default_efficiency(device: Device) -> Efficiency:
+    """The kind's documented defaults, with the device's own published measured matmul ceilings
+    (hwdb ``achievable_ops_per_s``: e.g. ml-engineering's MAMF table) in place of them where there are some: an
+    MI300X's bf16 GEMMs reach 0.51 of its peak where an A100's reach 0.87, which no per-kind default can say."""
     c, m, o = _DEFAULTS[device.kind]
-    low = {dt: v for dt, v in LOW_PRECISION_DEFAULTS.get(device.kind, {}).items() if device.peak(dt)}
-    return Efficiency(compute=MappingProxyType(low), compute_default=c, memory=m, launch_overhead_s=o)
+    comp = {dt: v for dt, v in LOW_PRECISION_DEFAULTS.get(device.kind, {}).items() if device.peak(dt)}
+    measured = {dt: min(v / device.peak(dt), 1.0) for dt, v in device.achievable_ops_per_s.items() if device.peak(dt)}
+    comp.update(measured)
+    half = measured.get("bf16", measured.get("fp16"))
+    if half is not None:
+        # fp16 and bf16 share the tensor path and the peak: one measured 16-bit share stands for both
+        for dt in ("bf16", "fp16"):
+            if dt not in measured and device.peak(dt) == device.peak("bf16" if dt == "fp16" else "fp16"):
+                comp[dt] = half
+        # an unmeasured low-precision dtype is not assumed to reach a larger share than the measured 16-bit one
+        for dt in LOW_PRECISION_DEFAULTS.get(device.kind, {}):
+            if dt in comp and dt not in measured:
+                comp[dt] = min(comp[dt], half)
+    src = "roofline.engine.efficiency defaults"
+    if measured:
+        src += "; published matmul ceilings " + ", ".join(
+            f"{dt} {v:.3f} ({device.source_of('achievable.' + dt).title})" for dt, v in sorted(measured.items()))
+    return Efficiency(compute=MappingProxyType(comp), compute_default=c, memory=m, launch_overhead_s=o, source=src)
 
 
 def efficiency_for(device: Device, calibrated: bool = True) -> Efficiency:

@@ -97,7 +97,8 @@ def device_roof(devices: list[Device], calibrated: bool = True, runtime: Runtime
             cdt[dt].append(c)
             if c:
                 mc, _ = _multipliers(rt, op_class, c, d)
-                peak[dt].append(min(d.peak(c) * eff.compute_for(c) * mc, d.peak(c)))
+                pk = rt.peak_for(d, c, op_class)
+                peak[dt].append(min(pk * eff.compute_for(c) * mc, pk))
             else:
                 peak[dt].append(math.nan)
             ef[dt].append(en.e_flop_j.get(c, 0.0) if c else math.nan)

@@ -12,7 +12,10 @@ per op class and adds the runtime's own costs:
 - ``launch_s``: per-op gap (s) where the runtime sets one (CUDA graphs), else the device's launch overhead;
 - ``step_s``: per forward pass (scheduling, sampling, host sync); ``request_s``: per request, on TTFT;
 - ``usable_memory_fraction``: of the capacity the device exposes; ``max_batched_tokens``: chunked-prefill budget;
-- ``vendor_eff_<vendor>``: a device-class factor on every roof (a ROCm or Metal backend vs CUDA), 1 = none.
+- ``vendor_eff_<vendor>``: a device-class factor on every roof (a ROCm or Metal backend vs CUDA), 1 = none;
+- ``gemm_acc16``: 1 where the runtime's 16-bit GEMMs accumulate in fp16 (cuBLAS ``CUBLAS_COMPUTE_16F``): they run
+  on the device's fp16-accumulate tensor rate (hwdb ``acc16_ops_per_s``, GeForce parts: twice the fp32-accumulate
+  peak) where it publishes one.
 
 Every number names where it came from: ``basis`` fitted (by ``roofline calibrate --runtime``, with the
 validation points it was fitted on and the held-out error beside it), documented (the runtime's docs or code,
@@ -56,6 +59,7 @@ PARAMS: dict[str, tuple[float, str, str]] = {
     "request_s": (0.0, "s", "per request, added to TTFT: tokenization, admission, first detokenization"),
     "usable_memory_fraction": (0.9, "", "of the capacity the device exposes"),
     "max_batched_tokens": (0.0, "tokens", "chunked-prefill budget a pass; 0 = prefill in one pass"),
+    "gemm_acc16": (0.0, "", "1 = 16-bit GEMMs accumulate in fp16: the device's fp16-accumulate rate where it has one"),
 }
 VENDOR_PREFIX = "vendor_eff_"
 _GEMM_CLASS = {"fp8": "gemm_eff_fp8", "int8": "gemm_eff_int8", "fp4": "gemm_eff_4bit", "int4": "gemm_eff_4bit"}
@@ -121,6 +125,16 @@ class RuntimeProfile:
 
     def vendor_eff(self, device: Device) -> float:
         return self.param(VENDOR_PREFIX + vendor_key(device))
+
+    def peak_for(self, device: Device, compute_dtype: str, op_class: str) -> float | None:
+        """The device rate an op class runs at under this runtime: the fp16-accumulate tensor rate for the GEMMs
+        of a runtime that accumulates 16-bit GEMMs in fp16 (``gemm_acc16``) on a device that publishes one, else
+        the dtype's peak."""
+        if op_class in ("gemm", "moe") and compute_dtype in ("bf16", "fp16") and self.param("gemm_acc16") >= 0.5:
+            acc = device.peak_acc16("fp16")
+            if acc:
+                return acc
+        return device.peak(compute_dtype)
 
     @property
     def launch_s(self) -> float | None:

@@ -199,6 +199,25 @@ class StepModel:
         return t + self.step_s, e + self.idle_w * self.step_s
 
 
+def _packed_chunks(prompts: list[float], k: int) -> list[list[tuple[float, float]]]:
+    """A static batch's prefill in ``k`` passes of equal token counts, filled as chunked-prefill engines fill them:
+    whole prompts in order, a prompt split across two passes only where a pass is full (its later part attends to
+    the part cached before). Returns, a pass each, (tokens, cached before) of every sequence in it."""
+    cap = sum(prompts) / k
+    out: list[list[tuple[float, float]]] = [[] for _ in range(k)]
+    j, room = 0, cap
+    for n in prompts:
+        done = 0.0
+        while n - done > 1e-9:
+            if room <= 1e-9 and j < k - 1:
+                j, room = j + 1, cap
+            take = n - done if j == k - 1 else min(n - done, room)
+            out[j].append((take, done))
+            done += take
+            room -= take
+    return out
+
+
 @dataclass(frozen=True)
 class SimConfig:
     model: str
@@ -308,15 +327,15 @@ class _Replica:
                 gap = arr[nxt] - t
                 advance(gap, idle_w * gap, 0, False)
                 continue
-            # ---- a static batch: up to max_batch waiting requests prefill together (in k equal chunks under the
-            # token budget, as predict chunks a batch), then decode in lockstep until the last finishes
+            # ---- a static batch: up to max_batch waiting requests prefill together (in k passes of equal token
+            # counts under the budget, packed with whole prompts as chunked prefill packs them; predict's k passes),
+            # then decode in lockstep until the last finishes
             if static and waiting and not len(ids):
                 batch = waiting[:max_seqs]
                 del waiting[:len(batch)]
                 total = float(need_prompt[batch].sum())
                 k = max(1, math.ceil(total / self.budget)) if self.budget else 1
-                for j in range(k):
-                    chunks = [(need_prompt[r] / k, j * need_prompt[r] / k) for r in batch]
+                for j, chunks in enumerate(_packed_chunks([float(need_prompt[r]) for r in batch], k)):
                     dt, de = self.pcost(0.0, 0.0, 0.0, chunks, len(batch) if j == k - 1 else 0)
                     if j == 0:
                         dt += self.sm.request_s

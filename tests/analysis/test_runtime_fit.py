@@ -75,7 +75,7 @@ def test_band_coverage_on_held_out_points_is_about_eighty_percent():
         inside += cov * k
         n += k
     ideal_cov, ideal_n = rf.nested_coverage("ideal", pools, "ideal")
-    assert n == 74 and 0.65 <= inside / n <= 0.9
+    assert n == 114 and 0.65 <= inside / n <= 0.9
     assert 0.7 <= ideal_cov <= 0.95 and ideal_n > 40
     both = (inside + ideal_cov * ideal_n) / (n + ideal_n)
     assert 0.72 <= both <= 0.88
@@ -86,6 +86,6 @@ def test_bands_are_wider_where_nothing_was_measured():
         p = get_profile(name)
         new = p.bands["*"]
         for cls, b in p.bands.items():
-            if cls != "*":
-                assert new.hi - new.lo > b.hi - b.lo, (name, cls)
+            if cls != "*":  # never surer than a measured class (the hull of both where needed)
+                assert new.hi - new.lo >= b.hi - b.lo and new.lo <= b.lo and new.hi >= b.hi, (name, cls)
     assert math.exp(get_profile("trtllm").bands["nvidia-gpu"].hi) < 1.3  # 7% held-out median: a narrow band

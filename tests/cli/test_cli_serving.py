@@ -28,7 +28,7 @@ def test_import_serving_save_then_calibrate_a_runtime(cli, serving, tmp_path):
     code, out, err = cli(["calibrate", str(run), "--runtime", "llamacpp", "--dry-run", "--max-evals", "8", "--json"])
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["imported_points"] == 2 and doc["points"] == 22 and doc["written"] is None
+    assert doc["imported_points"] == 2 and doc["points"] == 27 and doc["written"] is None
     assert "nvidia-gpu" in doc["bands"] and 0 <= doc["coverage"]["inside"] <= 1
 
 

@@ -188,3 +188,59 @@ def test_bands_scale_times_up_and_rates_down_and_split_energy():
     # a device class the profile has no band for gets none here (shipped profiles always carry "*")
     assert predict("llama-3.1-8b", "mi300x", Scenario(), runtime=rt).bands == {}
     assert device_class(hwdb.get("mi300x")) == "amd-gpu" and device_class(hwdb.get("apple-m2-ultra")) == "apple-soc"
+
+
+def test_published_matmul_ceilings_replace_the_kind_default():
+    """hwdb ``achievable_ops_per_s`` (ml-engineering's MAMF table) is the device's own compute efficiency; a
+    device without one keeps the per-kind default, and the measured overlay still wins where there is one."""
+    from roofline.engine.efficiency import default_efficiency
+
+    mi = hwdb.get("mi300x")
+    e = default_efficiency(mi)
+    assert e.compute_for("bf16") == pytest.approx(668.4e12 / mi.peak("bf16"))
+    assert e.compute_for("fp16") == pytest.approx(e.compute_for("bf16"))  # same tensor path and peak
+    assert "published matmul ceilings" in e.source and "MAMF" in e.source
+    h = default_efficiency(hwdb.get("h100-sxm"))
+    assert h.compute_for("fp8") == pytest.approx(1402.6e12 / 1979e12, rel=1e-3)
+    assert h.compute_for("bf16") == pytest.approx(794.5e12 / 989e12, rel=1e-3)
+    # an accelerator without a published ceiling: the kind default, and no claim of a measured source
+    bare = dataclasses.replace(mi, achievable_ops_per_s=MappingProxyType({}))
+    assert "published" not in default_efficiency(bare).source
+    assert default_efficiency(bare).compute_for("bf16") != pytest.approx(e.compute_for("bf16"))
+
+
+def test_fp16_accumulate_rate_only_for_a_runtime_that_asks_for_it():
+    """llama.cpp's cuBLAS path accumulates fp16 GEMMs in fp16 (gemm_acc16 = 1): on a GeForce part that runs at
+    the published fp16-accumulate rate (RTX 4090: 330.3 TF, twice the fp32-accumulate peak); vLLM, attention and
+    parts without such a rate stay on the dtype's peak."""
+    g = hwdb.get("rtx-4090")
+    assert g.peak_acc16("fp16") == pytest.approx(330.3e12) and g.peak("fp16") == pytest.approx(165.2e12, rel=1e-3)
+    lc, vl = get_profile("llamacpp"), get_profile("vllm")
+    assert lc.peak_for(g, "fp16", "gemm") == pytest.approx(330.3e12)
+    assert lc.peak_for(g, "fp16", "attention") == g.peak("fp16")
+    assert vl.peak_for(g, "fp16", "gemm") == g.peak("fp16")
+    h = hwdb.get("h100-sxm")
+    assert h.peak_acc16("fp16") is None and lc.peak_for(h, "bf16", "gemm") == h.peak("bf16")
+    # the faster roof shows in a prediction: llama.cpp's f16 prompt processing on the 4090 is faster than with
+    # the flag cleared
+    sc = Scenario(phase="prefill", batch=1, prompt_tokens=512)
+    off = dataclasses.replace(lc, params={**lc.params, "gemm_acc16": dataclasses.replace(lc.params["gemm_acc16"],
+                                                                                       value=0.0)})
+    fast, slow = predict("llama-2-7b", "rtx-4090", sc, runtime=lc), predict("llama-2-7b", "rtx-4090", sc, runtime=off)
+    assert fast.ttft_s < slow.ttft_s
+
+
+def test_device_file_refuses_impossible_ceilings(tmp_path):
+    src = (hwdb.loader.DEVICES_DIR / "rtx-4090.toml").read_text()
+
+    def load(text: str):
+        (tmp_path / "dev.toml").write_text(text)
+        return hwdb.load_dir(tmp_path, measured_dir=None)["rtx-4090"]
+
+    assert load(src).acc16_ops_per_s["fp8"] == pytest.approx(660.6e12)
+    above = src + '\n[achievable_ops_per_s]\nbf16 = { value = 999e12, source = "whitepaper" }\n'
+    with pytest.raises(hwdb.HwdbError, match="cannot exceed"):
+        load(above)
+    below = src.replace("fp16 = { value = 330.3e12", "fp16 = { value = 100e12")
+    with pytest.raises(hwdb.HwdbError, match="never below"):
+        load(below)

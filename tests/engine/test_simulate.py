@@ -109,3 +109,14 @@ def test_plan_meets_the_objectives_and_says_why_the_runner_up_lost():
     with pytest.raises(InputError, match="qps"):
         plan(PlanRequest(model="llama-3.1-8b", qps=-1, slo_ttft_p99_s=1, slo_tpot_p99_s=1))
     assert math.isfinite(b["j_per_request"]) and np.isfinite(b["usd_per_h"])
+
+
+def test_static_prefill_passes_pack_whole_prompts():
+    from roofline.engine.simulate import _packed_chunks
+
+    # 4 x 6000 tokens in 3 passes of 8000: a prompt is split only where a pass is full, its tail attending to its head
+    assert _packed_chunks([6000.0] * 4, 3) == [[(6000.0, 0.0), (2000.0, 0.0)], [(4000.0, 2000.0), (4000.0, 0.0)],
+                                              [(2000.0, 4000.0), (6000.0, 0.0)]]
+    passes = _packed_chunks([1024.0] * 32, 4)  # 8 whole prompts a pass: nothing is re-read
+    assert all(len(p) == 8 and all(c == (1024.0, 0.0) for c in p) for p in passes)
+    assert sum(t for p in _packed_chunks([7.0, 3.0, 11.0], 2) for t, _ in p) == 21.0
