@@ -20,6 +20,7 @@ from reports.content import (
 )
 from reports.spec import METRICS
 from roofline.provenance import DATASHEET, MEASURED, MODELED, STATIC
+from roofline.views.common import band_overlap_note
 from roofline.views.verdict import miss_note
 
 
@@ -134,7 +135,7 @@ def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
                      fnum(r["ttft_s"], "s")] + ([] if no_tpot else [fnum(r["tpot_s"], "s")]) + [
                      _ranged(r, "tokens_per_s", rate), fixed(r["usd_per_mtok"], ".3g"), fixed(r["j_per_token"], ".3g"),
                      fixed(r["ipw"], ".3g"), slo_cell(r, wr), "yes" if r["pareto"] else "",
-                     note + (("; " if note else "") + f"within band of {r['within_band_of']}"
+                     note + (("; " if note else "") + band_overlap_note(r["within_band_of"])
                              if r.get("within_band_of") else "")])
         hl.append(rank == "1")
     by = METRICS[spec.rank_by][1]

@@ -25,6 +25,7 @@ from roofline.engine.select import RANK_KEYS, pareto_front, rank
 from roofline.errors import InputError
 from roofline.fmt import dumps, si
 from roofline.provenance import DATASHEET, MODELED
+from roofline.views.common import band_overlap_note
 
 models_app = typer.Typer(help="The model catalog (architectures from config.json, published accuracy).",
                          no_args_is_help=True)
@@ -388,7 +389,7 @@ def select_cli(
         if r.get("unreliable"):
             note = (note + "; " if note else "") + f"unreliable: {r['unreliable']}"
         if r.get("within_band_of"):
-            note = (note + "; " if note else "") + f"within band of {r['within_band_of']}"
+            note = (note + "; " if note else "") + band_overlap_note(r["within_band_of"])
         t.add_row("-" if r["rank"] != r["rank"] else f"{r['rank']:.0f}", r["device_id"], group, cell("ttft_s"),
                   cell("tpot_s"), cell("tokens_per_s"), cell("tokens_per_s_per_device"), cell("usd_per_h"),
                   cell("usd_per_mtok"), cell("j_per_token"), cell("ipw"), "*" if r["pareto"] else "", note)

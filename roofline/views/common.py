@@ -133,6 +133,18 @@ def field_label(field: str) -> str:
     return words.replace("_", " ").replace(".", " ")
 
 
+def band_overlap_note(names: str, show: int = 3) -> str:
+    """``within band of ...`` for a ranking row: the devices (comma-separated, in rank order) whose bands overlap
+    this one's; past ``show`` names, the count and the first few (wide bands overlap almost everything, and a
+    list of twenty ids says only that)."""
+    ids = [n for n in names.split(",") if n]
+    if not ids:
+        return ""
+    if len(ids) <= show:
+        return "within band of " + ", ".join(ids)
+    return f"within band of {len(ids)} others ({', '.join(ids[:show])}, ...)"
+
+
 def band(obj, key: str) -> tuple[float, float] | None:
     """The uncertainty range (``key_lo``, ``key_hi``) of a number on a prediction, a row or a dict, when both
     exist and are finite; None otherwise (predictions without bands show the number alone)."""

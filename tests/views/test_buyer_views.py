@@ -318,3 +318,12 @@ def test_slo_miss_notes():
     df = ranking_frame()
     notes = verdict.slo_marks(df, None, 0.025)
     assert notes == ["", "misses the SLO: TPOT 30 ms > 25 ms", "misses the SLO: TPOT 45 ms > 25 ms", ""]
+
+
+def test_band_overlap_note_names_a_few_and_counts_the_rest():
+    from roofline.views.common import band_overlap_note
+
+    assert band_overlap_note("") == ""
+    assert band_overlap_note("h200,b200") == "within band of h200, b200"
+    many = ",".join(f"d{i}" for i in range(14))
+    assert band_overlap_note(many) == "within band of 14 others (d0, d1, d2, ...)"
