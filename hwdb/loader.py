@@ -66,8 +66,11 @@ def _source_key(path: Path, field: str, key: Any, sources: dict[str, Source]) ->
     return key
 
 
-def _table(path: Path, raw: dict, name: str, sources: dict[str, Source], field_sources: dict[str, str],
-           required: bool) -> dict[str, Any]:
+def read_table(path: Path, raw: dict, name: str, sources: dict[str, Source], field_sources: dict[str, str],
+               required: bool, tables: dict[str, tuple[set[str], set[str], set[str]]] | None = None) -> dict[str, Any]:
+    """One table of a data file: its numbers (required and optional, each > 0 with a source key from the table's
+    ``source`` or ``<field>_source``, recorded in ``field_sources`` as ``table.field``) and its other allowed keys;
+    ``tables`` maps a table to (required numbers, optional numbers, other keys) (default: the device file's)."""
     t = raw.get(name)
     if t is None:
         if required:
@@ -75,7 +78,7 @@ def _table(path: Path, raw: dict, name: str, sources: dict[str, Source], field_s
         return {}
     if not isinstance(t, dict):
         raise _err(path, name, "must be a table")
-    req, opt, other = _TABLES[name]
+    req, opt, other = (_TABLES if tables is None else tables)[name]
     allowed = req | opt | other | {"source"} | {f"{f}_source" for f in req | opt}
     for k in t:
         if k not in allowed:
@@ -125,12 +128,12 @@ def parse_device(path: Path, raw: dict) -> Device:
     year = int(_num(path, "release_year", raw["release_year"]))
     fs["release_year"] = _source_key(path, "release_year", raw.get("source"), sources)
 
-    mem = _table(path, raw, "memory", sources, fs, required=True)
-    power = _table(path, raw, "power", sources, fs, required=True)
-    ic = _table(path, raw, "interconnect", sources, fs, required=False)
-    price = _table(path, raw, "price", sources, fs, required=False)
-    sp = _table(path, raw, "sparsity", sources, fs, required=False)
-    comp = _table(path, raw, "compute", sources, fs, required=False)
+    mem = read_table(path, raw, "memory", sources, fs, required=True)
+    power = read_table(path, raw, "power", sources, fs, required=True)
+    ic = read_table(path, raw, "interconnect", sources, fs, required=False)
+    price = read_table(path, raw, "price", sources, fs, required=False)
+    sp = read_table(path, raw, "sparsity", sources, fs, required=False)
+    comp = read_table(path, raw, "compute", sources, fs, required=False)
     for f in ("sm_count", "schedulers_per_sm"):
         if f in comp and comp[f] != int(comp[f]):
             raise _err(path, f"compute.{f}", f"must be a whole number, got {comp[f]!r}")

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hwdb.loader import read_table
 from hwdb.schema import HwdbError, Source, frozen_map
 from roofline.errors import UnknownNameError
 
@@ -114,31 +115,8 @@ def parse_system(path: Path, raw: dict) -> System:
                               date=str(s.get("date", "")))
     fs: dict[str, str] = {}
     vals: dict[str, dict[str, Any]] = {}
-    for name, (req, opt, other) in _TABLES.items():
-        t = raw.get(name, {})
-        if name in ("node", "scale_up") and name not in raw:
-            raise _err(path, name, "missing table")
-        if not isinstance(t, dict):
-            raise _err(path, name, "must be a table")
-        ok = req | opt | other | {"source"} | {f"{f}_source" for f in req | opt}
-        for k in t:
-            if k not in ok:
-                raise _err(path, f"{name}.{k}", f"unknown field (allowed: {', '.join(sorted(ok))})")
-        out: dict[str, Any] = {}
-        for f in req | opt:
-            if f not in t:
-                if f in req:
-                    raise _err(path, f"{name}.{f}", "missing field")
-                continue
-            out[f] = _num(path, f"{name}.{f}", t[f])
-            key = t.get(f"{f}_source", t.get("source"))
-            if not isinstance(key, str) or key not in sources:
-                raise _err(path, f"{name}.{f}", f"source {key!r} is not in [sources]")
-            fs[f"{name}.{f}"] = key
-        for f in other:
-            if f in t:
-                out[f] = t[f]
-        vals[name] = out
+    for name in _TABLES:
+        vals[name] = read_table(path, raw, name, sources, fs, required=name in ("node", "scale_up"), tables=_TABLES)
     node, up, out_, host = vals["node"], vals["scale_up"], vals["scale_out"], vals["host"]
     link = up.get("link")
     if link not in LINKS:
