@@ -149,31 +149,41 @@ def size_factor(rows: Any, half_rows: float) -> Any:
 
 def collective_time(term: tf.Term, roof: DeviceRoof, ndim: int) -> Any:
     """alpha-beta time of one instance of a collective row (``roofline.engine.collectives``) on every device:
-    the group stays on the scale-up fabric when it fits in one domain (TP innermost, then EP, then PP), else
-    its ring runs at the nodes' NIC bandwidth."""
+    the group stays on the scale-up fabric when it fits in one domain (TP innermost, then EP, then PP); past the
+    domain but inside a node (a PCIe server's peer group of 1, a GeForce NVLink pair) it crosses the node's PCIe
+    (the host link where the system gives one, else the scale-up figure); past the node its ring runs at the
+    nodes' NIC bandwidth."""
     D = _dev(roof.domain, ndim)
+    node = np.maximum(D, _dev(roof.per_node, ndim))  # devices reachable without a NIC (NVL72: the 72-GPU domain)
     span = term.group * term.stride  # devices the group's members are spread over
-    cross = span > D
+    cross = span > node
+    beyond = (span > D) & ~cross
     hop = _dev(roof.hop_s, ndim)
     bus, peer, net = _dev(roof.bus_bw, ndim), _dev(roof.peer_bw, ndim), _dev(roof.net_bw, ndim)
+    host = _dev(roof.host_bw, ndim) if roof.host_bw is not None else np.asarray(math.nan)
+    pcie = np.where(np.isfinite(host), np.minimum(host, bus), bus)
     msg = term.msg_bytes
     with np.errstate(invalid="ignore", divide="ignore"):
         if term.coll == "all_reduce" or term.coll == "all_gather":
             bw = co.ring_bw(np.minimum(term.group, D), bus, peer)
+            bw = np.where(beyond, np.minimum(bw, pcie), bw)
             bw = np.where(cross, np.minimum(bw, _dev(roof.per_node, ndim) * net), bw)
             if term.coll == "all_gather":
                 inside = co.all_gather_s(msg, term.group, bw, hop, cross=False)
                 across = co.all_gather_s(msg, term.group, bw, hop, cross=True)
             else:
                 inside = co.all_reduce_s(msg, term.group, bw, hop, _dev(roof.nvls_bw, ndim), cross=False)
+                outside_domain = co.all_reduce_s(msg, term.group, bw, hop, cross=False, ring_only=True)
+                inside = np.where(beyond, outside_domain, inside)  # no NVLS off the switch
                 across = co.all_reduce_s(msg, term.group, bw, hop, cross=True)
             return np.where(cross, across, inside)
         if term.coll == "all_to_all":
-            off = np.clip(1.0 - D / span, 0.0, 1.0)
-            return co.all_to_all_s(msg, term.group, bus, hop, net, off)
-        if term.coll == "p2p":  # some stage boundary leaves the domain when the replica does
+            off = np.clip(1.0 - node / span, 0.0, 1.0)
+            return co.all_to_all_s(msg, term.group, np.where(span > D, np.minimum(bus, pcie), bus), hop, net, off)
+        if term.coll == "p2p":  # some stage boundary leaves the domain (or the node) when the replica does
             full = term.group * term.stride
-            return np.where(full > D, co.p2p_s(msg, net, hop, cross=True), co.p2p_s(msg, peer, hop))
+            return np.where(full > node, co.p2p_s(msg, net, hop, cross=True),
+                            co.p2p_s(msg, np.where(full > D, np.minimum(peer, pcie), peer), hop))
     raise ValueError(f"unknown collective {term.coll!r}")
 
 
