@@ -158,6 +158,21 @@ def auto_layout(m, device: str, sc, objective: str, devices_n: int | None, runti
     return best, tried
 
 
+def layout_cell(r: dict) -> str:
+    """The replica a select row prices: ``4x`` for TP4, ``8x TP4xPP2`` (devices, then the layout) beyond TP."""
+    def num(k: str) -> int:
+        v = r.get(k)
+        return int(v) if v is not None and v == v and v else 1
+
+    tp = r.get("tp")
+    if tp is None or tp != tp:
+        return "-"
+    tp, pp, ep = num("tp"), num("pp"), num("ep")
+    if pp == 1 and ep == 1:
+        return f"{tp}x"
+    return f"{tp * pp * ep}x " + "x".join(f"{k}{v}" for k, v in (("TP", tp), ("PP", pp), ("EP", ep)) if v > 1)
+
+
 def banded(p, key: str, unit: str) -> str:
     """``x (lo-hi)`` for a headline figure; just ``x`` when it carries no band."""
     v = getattr(p, key)
@@ -376,7 +391,7 @@ def select_cli(
                 out += f" ({fmt[k](lo)}-{fmt[k](hi)})"
             return out
 
-        group = f"{r['tp']}x" if r["tp"] and r["tp"] == r["tp"] else "-"
+        group = layout_cell(r)
         if not r["fits"]:  # only why it does not fit: no figures beside "needs 104 GB"
             t.add_row("-", r["device_id"], group, "", "", "", "", "", "", "", "", "", f"does not fit: {r['fit_reason']}")
             continue
@@ -396,7 +411,7 @@ def select_cli(
     c = Console(width=240)
     c.print(t)
     c.print("pareto *: no other fitting device is both faster (tokens/s of the group) and lower in energy per token. "
-            "group: devices in the tensor-parallel group; 'tok/s dev' and '$/h group' are per device and per group.")
+            "group: devices of one replica (layout beyond TP); 'tok/s dev' and '$/h group' are per device and per group.")
     if apart:
         c.print(f"Not ranked by {by} (its figure rests on a placeholder; --include-unreliable ranks them):")
         for r in apart:

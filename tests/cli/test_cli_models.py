@@ -94,3 +94,12 @@ def test_cost_basis_flags(cli):
     for bad in (["--cost-basis", "lease"], ["--utilization", "0"], ["--utilization", "1.5"], ["--pue", "0.5"]):
         code, _, err = cli(["predict", "--model", "llama-3.1-8b", "--device", "h100-sxm", *bad])
         assert code == 2 and err.count("\n") == 1, (bad, err)
+
+
+def test_select_group_cell_names_the_layout_beyond_tp():
+    from roofline.cli.models import layout_cell
+
+    assert layout_cell({"tp": 2, "pp": 1, "ep": 1}) == "2x"
+    assert layout_cell({"tp": 1, "pp": 4, "ep": 1}) == "4x PP4"
+    assert layout_cell({"tp": 8, "pp": 2, "ep": 1}) == "16x TP8xPP2"
+    assert layout_cell({"tp": float("nan")}) == "-"
