@@ -20,7 +20,7 @@ from reports.content import (
 )
 from reports.spec import METRICS
 from roofline.provenance import DATASHEET, MEASURED, MODELED, STATIC
-from roofline.views.common import band_overlap_note
+from roofline.views.common import band_overlap_note, layout_cell
 from roofline.views.verdict import miss_note
 
 
@@ -117,7 +117,7 @@ def device_mark(wr: WorkloadResult, device_id: str) -> str:
 def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
     spec = data.spec
     no_tpot = prefill_only(wr)
-    cols = [("rank", "", 0.5), ("device", "", 2.6), ("TP", "", 0.4), ("fits", MODELED, 0.5),
+    cols = [("rank", "", 0.5), ("device", "", 2.2), ("layout", "", 0.8), ("fits", MODELED, 0.5),
             ("TTFT", MODELED, 0.9)] + ([] if no_tpot else [("TPOT", MODELED, 0.9)]) + [
             ("tokens/s", MODELED, 0.9), (f"USD/Mtok ({data.spec.cost_basis})", MODELED, 0.9), ("J/token", MODELED, 0.9),
             ("IPW (/W)", MODELED, 0.8), ("SLO", MODELED, 0.6), ("Pareto", MODELED, 0.6), ("note", "", 2.6)]
@@ -131,7 +131,7 @@ def ranking_table(data: ReportData, wr: WorkloadResult) -> Table:
             if pd.isna(r.get("usd_per_mtok")):
                 note = (note + "; " if note else "") + f"no public {spec.cost_basis} price"
         rank = "-" if pd.isna(r["rank"]) else str(int(r["rank"]))
-        rows.append([rank, str(r["name"]), str(int(r["tp"])) if pd.notna(r.get("tp")) else "1", _b(r["fits"]),
+        rows.append([rank, str(r["name"]), layout_cell(r), _b(r["fits"]),
                      fnum(r["ttft_s"], "s")] + ([] if no_tpot else [fnum(r["tpot_s"], "s")]) + [
                      _ranged(r, "tokens_per_s", rate), fixed(r["usd_per_mtok"], ".3g"), fixed(r["j_per_token"], ".3g"),
                      fixed(r["ipw"], ".3g"), slo_cell(r, wr), "yes" if r["pareto"] else "",
@@ -343,7 +343,7 @@ def files_table(data: ReportData) -> Table:
 
 def summary_table(data: ReportData) -> Table:
     """The top-ranked devices of every workload (the report's answer, on its first page)."""
-    cols = [("workload", "", 2.0), ("rank", "", 0.5), ("device", "", 2.6), ("TP", "", 0.4),
+    cols = [("workload", "", 2.0), ("rank", "", 0.5), ("device", "", 2.2), ("layout", "", 0.8),
             ("tokens/s", MODELED, 0.9), ("TTFT", MODELED, 0.9), ("TPOT", MODELED, 0.9),
             ("USD/Mtok", MODELED, 0.9), ("J/token", MODELED, 0.9), ("IPW (/W)", MODELED, 0.8)]
     rows, hl = [], []
@@ -354,7 +354,7 @@ def summary_table(data: ReportData) -> Table:
             hl.append(False)
         for _, r in ranked.iterrows():
             rows.append([wr.workload.name, str(int(r["rank"])), str(r["name"]),
-                         str(int(r["tp"])) if pd.notna(r.get("tp")) else "1", rate(r["tokens_per_s"]),
+                         layout_cell(r), rate(r["tokens_per_s"]),
                          fnum(r["ttft_s"], "s"), "n/a (prefill)" if prefill_only(wr) else fnum(r["tpot_s"], "s"),
                          fixed(r["usd_per_mtok"], ".3g"), fixed(r["j_per_token"], ".3g"), fixed(r["ipw"], ".3g")])
             hl.append(int(r["rank"]) == 1)

@@ -25,7 +25,7 @@ from roofline.engine.select import RANK_KEYS, pareto_front, rank
 from roofline.errors import InputError
 from roofline.fmt import dumps, si
 from roofline.provenance import DATASHEET, MODELED
-from roofline.views.common import band_overlap_note
+from roofline.views.common import band_overlap_note, layout_cell
 
 models_app = typer.Typer(help="The model catalog (architectures from config.json, published accuracy).",
                          no_args_is_help=True)
@@ -156,21 +156,6 @@ def auto_layout(m, device: str, sc, objective: str, devices_n: int | None, runti
     best = sorted(fits, key=lambda q: (getattr(q, objective) is None,
                                        -(getattr(q, objective) or 0) if up else (getattr(q, objective) or 0)))[0]
     return best, tried
-
-
-def layout_cell(r: dict) -> str:
-    """The replica a select row prices: ``4x`` for TP4, ``8x TP4xPP2`` (devices, then the layout) beyond TP."""
-    def num(k: str) -> int:
-        v = r.get(k)
-        return int(v) if v is not None and v == v and v else 1
-
-    tp = r.get("tp")
-    if tp is None or tp != tp:
-        return "-"
-    tp, pp, ep = num("tp"), num("pp"), num("ep")
-    if pp == 1 and ep == 1:
-        return f"{tp}x"
-    return f"{tp * pp * ep}x " + "x".join(f"{k}{v}" for k, v in (("TP", tp), ("PP", pp), ("EP", ep)) if v > 1)
 
 
 def banded(p, key: str, unit: str) -> str:

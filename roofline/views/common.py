@@ -145,6 +145,21 @@ def band_overlap_note(names: str, show: int = 3) -> str:
     return f"within band of {len(ids)} others ({', '.join(ids[:show])}, ...)"
 
 
+def layout_cell(r) -> str:
+    """The replica a ranking row prices: ``4x`` for TP4, ``16x TP8xPP2`` (devices, then the layout) beyond TP."""
+    def num(k: str) -> int:
+        v = r.get(k)
+        return int(v) if v is not None and v == v and v else 1
+
+    tp = r.get("tp")
+    if tp is None or tp != tp:
+        return "-"
+    tp, pp, ep = num("tp"), num("pp"), num("ep")
+    if pp == 1 and ep == 1:
+        return f"{tp}x"
+    return f"{tp * pp * ep}x " + "x".join(f"{k}{v}" for k, v in (("TP", tp), ("PP", pp), ("EP", ep)) if v > 1)
+
+
 def band(obj, key: str) -> tuple[float, float] | None:
     """The uncertainty range (``key_lo``, ``key_hi``) of a number on a prediction, a row or a dict, when both
     exist and are finite; None otherwise (predictions without bands show the number alone)."""

@@ -97,7 +97,7 @@ def test_cost_basis_flags(cli):
 
 
 def test_select_group_cell_names_the_layout_beyond_tp():
-    from roofline.cli.models import layout_cell
+    from roofline.views.common import layout_cell
 
     assert layout_cell({"tp": 2, "pp": 1, "ep": 1}) == "2x"
     assert layout_cell({"tp": 1, "pp": 4, "ep": 1}) == "4x PP4"
