@@ -179,6 +179,14 @@ def runtime_line(p) -> str:
 
 
 _O = typer.Option
+# the cost basis and the owned-TCO parameters: one definition for predict and select
+COST_BASIS_OPT = _O("cloud", "--cost-basis", help="cloud (on-demand $/h) or owned (TCO: price over --years at "
+                                                  "--utilization + power); never mixed")
+YEARS_OPT = _O(3.0, "--years", help="owned: depreciation years")
+UTILIZATION_OPT = _O(1.0, "--utilization", help="owned: share of hours serving (0..1]")
+USD_PER_KWH_OPT = _O(0.10, "--usd-per-kwh", help="owned: electricity price")
+PUE_OPT = _O(1.3, "--pue", help="owned: data-centre power usage effectiveness")
+HOST_SHARE_OPT = _O(0.30, "--host-share", help="owned: host/network/rack as a share of the device price")
 
 
 def predict_cli(
@@ -214,13 +222,12 @@ def predict_cli(
                                                          "float (fp8/fp4)"),
     runtime: str = _O(DEFAULT_RUNTIME, "--runtime", help="runtime profile: " + ", ".join(runtime_names())
                       + " (or a profile .toml)"),
-    cost_basis: str = _O("cloud", "--cost-basis", help="cloud (on-demand $/h) or owned (TCO: price over --years "
-                                                        "at --utilization + power); never mixed"),
-    years: float = _O(3.0, "--years", help="owned: depreciation years"),
-    utilization: float = _O(1.0, "--utilization", help="owned: share of hours serving (0..1]"),
-    usd_per_kwh: float = _O(0.10, "--usd-per-kwh", help="owned: electricity price"),
-    pue: float = _O(1.3, "--pue", help="owned: data-centre power usage effectiveness"),
-    host_share: float = _O(0.30, "--host-share", help="owned: host/network/rack as a share of the device price"),
+    cost_basis: str = COST_BASIS_OPT,
+    years: float = YEARS_OPT,
+    utilization: float = UTILIZATION_OPT,
+    usd_per_kwh: float = USD_PER_KWH_OPT,
+    pue: float = PUE_OPT,
+    host_share: float = HOST_SHARE_OPT,
     per_op: bool = _O(False, "--per-op", help="include the per-op rows"),
     as_json: bool = _O(False, "--json", help="print one JSON document"),
     as_csv: bool = _O(False, "--csv", help="print CSV (per-op rows with --per-op, else one totals row)"),
@@ -316,13 +323,12 @@ def select_cli(
     no_tp: bool = _O(False, "--no-tp", help="never split a model over several devices"),
     number_format: str = _O("int", "--number-format", help="int (int8/int4) or float (fp8/fp4)"),
     runtime: str = _O(DEFAULT_RUNTIME, "--runtime", help="runtime profile: " + ", ".join(runtime_names())),
-    cost_basis: str = _O("cloud", "--cost-basis", help="cloud (on-demand $/h) or owned (TCO: price over --years "
-                                                        "at --utilization + power); never mixed"),
-    years: float = _O(3.0, "--years", help="owned: depreciation years"),
-    utilization: float = _O(1.0, "--utilization", help="owned: share of hours serving (0..1]"),
-    usd_per_kwh: float = _O(0.10, "--usd-per-kwh", help="owned: electricity price"),
-    pue: float = _O(1.3, "--pue", help="owned: data-centre power usage effectiveness"),
-    host_share: float = _O(0.30, "--host-share", help="owned: host/network/rack as a share of the device price"),
+    cost_basis: str = COST_BASIS_OPT,
+    years: float = YEARS_OPT,
+    utilization: float = UTILIZATION_OPT,
+    usd_per_kwh: float = USD_PER_KWH_OPT,
+    pue: float = PUE_OPT,
+    host_share: float = HOST_SHARE_OPT,
     include_unreliable: bool = _O(False, "--include-unreliable", help="rank devices whose ranked figure rests on a "
                                                                      "placeholder (hwdb [unreliable]) too"),
     as_json: bool = _O(False, "--json", help="print one JSON document"),
