@@ -4,35 +4,24 @@ import warnings
 
 import pytest
 import torch
+from kernel_env import ATTN_ATOL, ATTN_LSE_ATOL, attn_qkv
 
 from kernels.attention import block_sparse as bs
 from kernels.attention import flash
 from kernels.registry import load_all, max_rel_error
 from roofline.errors import InputError
 
-# Tolerance (absolute; outputs are weighted means of N(0,1) values): fp16 — P is rounded to fp16 before
-# P·V and the output is stored in fp16 (ulp 2^-10 near 1): 4e-3; fp32 — exact products, summation order
-# only: 2e-5. LSE fp32 in both: 1e-4.
-ATOL = {torch.float16: 4e-3, torch.float32: 2e-5}
-LSE_ATOL = 1e-4
-
-
-def _qkv(B, H, Hkv, Sq, Sk, D, dtype, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, H, Sq, D, generator=g).to(dtype), torch.randn(B, Hkv, Sk, D, generator=g).to(dtype),
-            torch.randn(B, Hkv, Sk, D, generator=g).to(dtype))
-
 
 def _close(out, ref, dtype):
-    assert (out[0].float() - ref[0].float()).abs().max() <= ATOL[dtype]
+    assert (out[0].float() - ref[0].float()).abs().max() <= ATTN_ATOL[dtype]
     fin = torch.isfinite(ref[1])
     assert torch.equal(fin, torch.isfinite(out[1]))
-    assert (out[1][fin] - ref[1][fin]).abs().max() <= LSE_ATOL
+    assert (out[1][fin] - ref[1][fin]).abs().max() <= ATTN_LSE_ATOL
 
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_all_blocks_kept_equals_dense(causal):
-    q, k, v = _qkv(1, 8, 2, 67, 67, 64, torch.float16)  # GQA 4, length not a multiple of the block
+    q, k, v = attn_qkv(1, 8, 2, 67, 67, 64, torch.float16)  # GQA 4, length not a multiple of the block
     mask = bs.from_dense_blocks(torch.ones(1, 1, 5, 5, dtype=torch.bool), 67, 67, 16, 16, causal=causal)
     assert mask.kept_fraction == pytest.approx(flash.kept_pairs(67, 67, causal) / 67**2)
     _close(bs.block_sparse_attention(q, k, v, mask), flash.flash_attention(q, k, v, causal=causal), torch.float16)
@@ -44,13 +33,13 @@ def test_all_blocks_kept_equals_dense(causal):
     (30, 75, 24, 16, 16, None, torch.float16),  # Sq < Sk: bottom-right causal window
 ])
 def test_sliding_window_matches_reference(Sq, Sk, window, qb, kb, block_n, dtype):
-    q, k, v = _qkv(1, 2, 1, Sq, Sk, 64, dtype)  # GQA 2
+    q, k, v = attn_qkv(1, 2, 1, Sq, Sk, 64, dtype)  # GQA 2
     mask = bs.sliding_window_mask(Sq, Sk, window, qb, kb)
     _close(bs.block_sparse_attention(q, k, v, mask, block_n=block_n), bs.reference(q, k, v, mask), dtype)
 
 
 def test_centroid_topk_matches_reference_gqa8():
-    q, k, v = _qkv(2, 8, 1, 67, 67, 64, torch.float16, seed=1)
+    q, k, v = attn_qkv(2, 8, 1, 67, 67, 64, torch.float16, seed=1)
     mask = bs.centroid_topk_mask(q, k, 2, 16, 16)
     diag = torch.arange(5)
     assert bool(mask.kept[:, :, diag, diag].all())  # the diagonal block is always kept
@@ -60,7 +49,7 @@ def test_centroid_topk_matches_reference_gqa8():
 
 
 def test_d128_window():
-    q, k, v = _qkv(1, 2, 2, 40, 40, 128, torch.float16, seed=4)
+    q, k, v = attn_qkv(1, 2, 2, 40, 40, 128, torch.float16, seed=4)
     mask = bs.sliding_window_mask(40, 40, 16, 16, 16)
     _close(bs.block_sparse_attention(q, k, v, mask), bs.reference(q, k, v, mask), torch.float16)
 
@@ -72,7 +61,7 @@ def test_block_indices_and_empty_rows():
     mask = bs.from_block_indices(counts, idx, 40, 40, 16, 16)
     expect = torch.tensor([[[1, 0, 0], [1, 0, 0], [1, 0, 0]], [[0, 1, 0], [0, 0, 0], [0, 0, 1]]], dtype=torch.bool)
     assert torch.equal(mask.kept[0], expect)  # duplicates collapse; entries past the count are ignored
-    q, k, v = _qkv(1, 2, 2, 40, 40, 64, torch.float16, seed=5)
+    q, k, v = attn_qkv(1, 2, 2, 40, 40, 64, torch.float16, seed=5)
     o, lse = bs.block_sparse_attention(q, k, v, mask)
     _close((o, lse), bs.reference(q, k, v, mask), torch.float16)
     assert torch.all(o[0, 1, 16:32] == 0) and torch.all(lse[0, 1, 16:32] == float("-inf"))
@@ -111,7 +100,7 @@ def test_cost_hand_counted():
 
 
 def test_bad_input():
-    q, k, v = _qkv(1, 2, 2, 40, 40, 64, torch.float16)
+    q, k, v = attn_qkv(1, 2, 2, 40, 40, 64, torch.float16)
     with pytest.raises(InputError, match="mask is for"):
         bs.block_sparse_attention(q, k, v, bs.sliding_window_mask(48, 48, 8, 16, 16))
     with pytest.raises(InputError, match="block sizes"):
@@ -122,13 +111,13 @@ def test_bad_input():
         bs.from_dense_blocks(torch.ones(1, 1, 2, 2, dtype=torch.bool), 40, 40, 16, 16)
     with pytest.raises(InputError, match="top_k"):
         bs.centroid_topk_mask(q, k, 9, 16, 16)
-    q3, k3, v3 = _qkv(1, 6, 4, 40, 40, 64, torch.float16)
+    q3, k3, v3 = attn_qkv(1, 6, 4, 40, 40, 64, torch.float16)
     with pytest.raises(InputError, match="must divide"):
         bs.block_sparse_attention(q3, k3, v3, bs.sliding_window_mask(40, 40, 8, 16, 16))
 
 
 def test_flex_block_mask_is_the_same_sparsity():
-    q, k, v = _qkv(1, 4, 2, 64, 64, 32, torch.float32, seed=6)
+    q, k, v = attn_qkv(1, 4, 2, 64, 64, 32, torch.float32, seed=6)
     mask = bs.centroid_topk_mask(q, k, 2, 16, 16)
     from torch.nn.attention.flex_attention import flex_attention
 

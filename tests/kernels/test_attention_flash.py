@@ -2,30 +2,19 @@ import os; os.environ.setdefault("TRITON_INTERPRET", "1")  # noqa: E702,I001  be
 
 import pytest
 import torch
+from kernel_env import ATTN_ATOL, ATTN_LSE_ATOL, attn_qkv
 
 from kernels.attention import common, flash
 from kernels.registry import load_all, max_rel_error
 from roofline.errors import InputError
-
-# Tolerance (absolute, on outputs of magnitude <= ~3 and on the LSE): fp16 — P is rounded to fp16 before
-# P·V and the output is stored in fp16 (ulp 2^-10 near 1), so 4e-3; fp32 — exact fp32 products, only the
-# summation order differs from torch, so 2e-5. The LSE is accumulated in fp32 in both: 1e-4.
-ATOL = {torch.float16: 4e-3, torch.float32: 2e-5}
-LSE_ATOL = 1e-4
-
-
-def _qkv(B, H, Hkv, Sq, Sk, D, dtype, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, H, Sq, D, generator=g).to(dtype), torch.randn(B, Hkv, Sk, D, generator=g).to(dtype),
-            torch.randn(B, Hkv, Sk, D, generator=g).to(dtype))
 
 
 def _check(out, ref, dtype):
     o, lse = out
     ro, rlse = ref
     assert o.shape == ro.shape and o.dtype == ro.dtype
-    assert (o.float() - ro.float()).abs().max() <= ATOL[dtype]
-    assert (lse - rlse).abs().max() <= LSE_ATOL
+    assert (o.float() - ro.float()).abs().max() <= ATTN_ATOL[dtype]
+    assert (lse - rlse).abs().max() <= ATTN_LSE_ATOL
 
 
 @pytest.mark.parametrize("B,H,Hkv,Sq,Sk,D,causal,dtype,config", [
@@ -38,16 +27,16 @@ def _check(out, ref, dtype):
     (1, 2, 2, 48, 48, 128, True, torch.float16, {"BLOCK_M": 16, "BLOCK_N": 16}),  # D=128, lengths = blocks
 ])
 def test_matches_reference(B, H, Hkv, Sq, Sk, D, causal, dtype, config):
-    q, k, v = _qkv(B, H, Hkv, Sq, Sk, D, dtype)
+    q, k, v = attn_qkv(B, H, Hkv, Sq, Sk, D, dtype)
     _check(flash.flash_attention(q, k, v, causal=causal, config=config), flash.reference(q, k, v, causal=causal), dtype)
 
 
 def test_causal_equal_lengths_matches_sdpa_top_left():
     # with Sq == Sk bottom-right and SDPA's top-left causal alignment coincide
-    q, k, v = _qkv(1, 2, 2, 40, 40, 64, torch.float32, seed=3)
+    q, k, v = attn_qkv(1, 2, 2, 40, 40, 64, torch.float32, seed=3)
     o, _ = flash.flash_attention(q, k, v, causal=True)
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-    assert (o - ref).abs().max() <= ATOL[torch.float32]
+    assert (o - ref).abs().max() <= ATTN_ATOL[torch.float32]
 
 
 def test_reference_is_softmax_rows():
@@ -62,12 +51,12 @@ def test_reference_is_softmax_rows():
 
 
 @pytest.mark.parametrize("make,msg", [
-    (lambda: _qkv(1, 2, 2, 8, 8, 96, torch.float16), "head dim 96"),
-    (lambda: _qkv(1, 6, 4, 8, 8, 64, torch.float16), "must divide"),
-    (lambda: (*_qkv(1, 2, 2, 8, 8, 64, torch.float16)[:2], torch.randn(1, 2, 9, 64).half()), "same shape"),
-    (lambda: (torch.randn(2, 2, 8, 64).half(), *_qkv(1, 2, 2, 8, 8, 64, torch.float16)[1:]), "batch"),
-    (lambda: (torch.randn(1, 2, 8, 64).half(), *_qkv(1, 2, 2, 8, 8, 64, torch.float32)[1:]), "dtypes differ"),
-    (lambda: (torch.randn(1, 2, 8, 64, dtype=torch.float64),) + _qkv(1, 2, 2, 8, 8, 64, torch.float16)[1:],
+    (lambda: attn_qkv(1, 2, 2, 8, 8, 96, torch.float16), "head dim 96"),
+    (lambda: attn_qkv(1, 6, 4, 8, 8, 64, torch.float16), "must divide"),
+    (lambda: (*attn_qkv(1, 2, 2, 8, 8, 64, torch.float16)[:2], torch.randn(1, 2, 9, 64).half()), "same shape"),
+    (lambda: (torch.randn(2, 2, 8, 64).half(), *attn_qkv(1, 2, 2, 8, 8, 64, torch.float16)[1:]), "batch"),
+    (lambda: (torch.randn(1, 2, 8, 64).half(), *attn_qkv(1, 2, 2, 8, 8, 64, torch.float32)[1:]), "dtypes differ"),
+    (lambda: (torch.randn(1, 2, 8, 64, dtype=torch.float64),) + attn_qkv(1, 2, 2, 8, 8, 64, torch.float16)[1:],
      "unsupported"),
 ])
 def test_bad_input(make, msg):
@@ -76,7 +65,7 @@ def test_bad_input(make, msg):
 
 
 def test_causal_needs_sq_le_sk():
-    q, k, v = _qkv(1, 2, 2, 9, 8, 64, torch.float16)
+    q, k, v = attn_qkv(1, 2, 2, 9, 8, 64, torch.float16)
     with pytest.raises(InputError, match="Sq <= Sk"):
         flash.flash_attention(q, k, v, causal=True)
 
@@ -84,7 +73,7 @@ def test_causal_needs_sq_le_sk():
 def test_cpu_tensors_without_interpreter(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(InputError, match="CUDA"):
-        flash.flash_attention(*_qkv(1, 2, 2, 8, 8, 64, torch.float16))
+        flash.flash_attention(*attn_qkv(1, 2, 2, 8, 8, 64, torch.float16))
 
 
 def test_cost_hand_counted():
